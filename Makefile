@@ -1,0 +1,53 @@
+# Two commands on a fresh machine with python3 (>= 3.11), make and git:
+#   make run    set up, then run the API (127.0.0.1:8080), one worker and an embedded Redis
+#   make test   set up, then lint, type-check and run every test
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SEKMET_VENV := .venv-sekmet
+
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup run test lint typecheck pytest lock clean
+
+setup: $(VENV)/.synced $(SEKMET_VENV)/.synced
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The project and its dev tools, exactly as locked in uv.lock.
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --python $(PYTHON)
+	touch $@
+
+# sekmet-fhir, the FHIR server the integration tests talk to, in its own venv (its pins differ from ours).
+$(SEKMET_VENV)/.synced: tests/peers/sekmet-requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SEKMET_VENV)
+	$(UV) pip install --quiet --python $(SEKMET_VENV)/bin/python --require-hashes -r $<
+	touch $@
+
+run: $(VENV)/.synced
+	$(VENV)/bin/toh-cds run
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+lock: | $(UV)
+	$(UV) lock
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes tests/peers/sekmet.in -o tests/peers/sekmet-requirements.txt
+
+clean:
+	rm -rf $(TOOLS) $(VENV) $(SEKMET_VENV) .data .mypy_cache .ruff_cache .pytest_cache

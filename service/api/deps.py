@@ -1,0 +1,40 @@
+"""Request-scoped access to what the lifespan owns, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+import redis.asyncio as aioredis
+from celery import Celery
+from fastapi import Depends, Request
+
+from service.settings import Settings
+
+__all__ = ["CeleryDep", "HttpDep", "RedisDep", "SettingsDep"]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+def _redis(request: Request) -> aioredis.Redis:
+    client: aioredis.Redis = request.state.redis
+    return client
+
+
+def _http(request: Request) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = request.state.http
+    return client
+
+
+def _celery(request: Request) -> Celery:
+    celery: Celery = request.state.celery
+    return celery
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
+HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
+CeleryDep = Annotated[Celery, Depends(_celery)]

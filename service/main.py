@@ -1,0 +1,90 @@
+"""The ASGI application: `service.main:app`, built by `create_app()`.
+
+The lifespan owns the long-lived clients (Redis, one shared httpx.AsyncClient, a Celery producer) and hands
+them to requests through `request.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import httpx
+import redis.asyncio as aioredis
+import structlog
+from celery import Celery
+from fastapi import FastAPI
+
+from service import __version__
+from service.api import health
+from service.logging import configure_logging
+from service.middleware import RequestContextMiddleware
+from service.settings import Settings, get_settings
+from workers.celery_app import create_celery_app
+
+__all__ = ["app", "create_app"]
+
+log = structlog.get_logger("toh.api")
+
+
+class State(TypedDict):
+    settings: Settings
+    redis: aioredis.Redis
+    http: httpx.AsyncClient
+    celery: Celery
+
+
+def _http_client(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout),
+        limits=httpx.Limits(
+            max_connections=settings.http_max_connections,
+            max_keepalive_connections=min(20, settings.http_max_connections),
+        ),
+        follow_redirects=False,
+        headers={"User-Agent": f"toh-cds/{__version__}"},
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        if not settings.cds_require_auth:
+            log.warning("cds.auth_disabled", detail="TOH_CDS_REQUIRE_AUTH=false: CDS Hooks JWTs are NOT verified")
+        redis = aioredis.Redis.from_url(
+            settings.effective_redis_url,
+            socket_connect_timeout=settings.http_connect_timeout,
+            socket_timeout=settings.http_timeout,
+            health_check_interval=30,
+        )
+        celery = create_celery_app(settings)
+        async with _http_client(settings) as http:
+            try:
+                log.info("api.started", version=__version__)
+                yield {"settings": settings, "redis": redis, "http": http, "celery": celery}
+            finally:
+                await redis.aclose()
+                celery.close()
+                log.info("api.stopped")
+
+    app = FastAPI(
+        title="toh-cds",
+        version=__version__,
+        summary="Screens pregnant and postpartum women with hip pain for transient osteoporosis of the hip.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    return app
+
+
+def _app_from_environment() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json, process="api")
+    return create_app(settings)
+
+
+app = _app_from_environment()

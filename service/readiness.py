@@ -1,0 +1,100 @@
+"""Dependency checks for /readyz, reported in the health+json draft format (draft-inadarei-api-health-check-06).
+
+Only Redis decides readiness: without it nothing can be accepted durably. A missing worker or FHIR server is a
+`warn`: hooks still answer (inline screening, prefetch) and notifications queue safely until workers return.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+import anyio
+import httpx
+import redis.asyncio as aioredis
+from celery import Celery
+from redis.exceptions import RedisError
+
+__all__ = ["Check", "check_fhir", "check_redis", "check_workers", "overall_status"]
+
+Status = Literal["pass", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str  # "{componentName}:{measurementName}"
+    component_type: str
+    status: Status
+    observed_value: float | int | None = None
+    observed_unit: str | None = None
+    output: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "componentType": self.component_type,
+            "status": self.status,
+            "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+        if self.observed_value is not None:
+            body["observedValue"] = self.observed_value
+        if self.observed_unit:
+            body["observedUnit"] = self.observed_unit
+        if self.output:
+            body["output"] = self.output
+        return body
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1e3, 2)
+
+
+async def check_redis(client: aioredis.Redis) -> Check:
+    started = time.perf_counter()
+    try:
+        await cast(Awaitable[bool], client.ping())  # redis-py types it for sync and async clients alike
+    except (RedisError, OSError) as exc:
+        return Check("redis:responseTime", "datastore", "fail", output=f"Redis unreachable: {type(exc).__name__}")
+    return Check("redis:responseTime", "datastore", "pass", _ms_since(started), "ms")
+
+
+async def check_workers(celery: Celery, timeout: float) -> Check:
+    """Celery control ping; returns on the first reply, or after `timeout` with none."""
+
+    def ping() -> list[dict[str, Any]]:
+        return celery.control.ping(timeout=timeout, limit=1) or []
+
+    try:
+        with anyio.fail_after(timeout + 2.0):
+            replies = await anyio.to_thread.run_sync(ping, abandon_on_cancel=True)
+    except Exception as exc:  # kombu raises transport-specific errors when the broker is down
+        return Check("celery:workers", "component", "warn", 0, output=f"Broker unreachable: {type(exc).__name__}")
+    if not replies:
+        return Check("celery:workers", "component", "warn", 0, output=f"No worker answered within {timeout:g} s")
+    return Check("celery:workers", "component", "pass", len(replies))
+
+
+async def check_fhir(http: httpx.AsyncClient, base_url: str, timeout: float) -> Check:
+    started = time.perf_counter()
+    try:
+        response = await http.get(f"{base_url}/metadata", headers={"Accept": "application/fhir+json"}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return Check("fhir:metadata", "component", "warn", output=f"FHIR server unreachable: {type(exc).__name__}")
+    if response.status_code != 200:
+        return Check("fhir:metadata", "component", "warn", output=f"FHIR /metadata answered {response.status_code}")
+    try:
+        resource_type = response.json().get("resourceType")
+    except ValueError:
+        resource_type = None
+    if resource_type != "CapabilityStatement":
+        return Check("fhir:metadata", "component", "warn", output="FHIR /metadata is not a CapabilityStatement")
+    return Check("fhir:metadata", "component", "pass", _ms_since(started), "ms")
+
+
+def overall_status(checks: list[Check]) -> Status:
+    statuses = {check.status for check in checks}
+    if "fail" in statuses:
+        return "fail"
+    return "warn" if "warn" in statuses else "pass"

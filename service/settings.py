@@ -1,0 +1,85 @@
+"""Typed settings, read once from `TOH_*` environment variables; the API and the workers share them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_REDIS_URL", "Settings", "get_settings"]
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field names map to `TOH_<NAME>` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="TOH_", extra="ignore", env_ignore_empty=True)
+
+    # Where things run.
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the Celery broker, dedup keys and cards. Unset: `toh-cds run` starts an "
+        f"embedded Redis; other commands use {DEFAULT_REDIS_URL}.",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: Path = Field(default=Path(".data"), description="Embedded Redis data (AOF) lives here.")
+    worker_concurrency: int = Field(default=2, ge=1, description="Celery worker processes per worker.")
+
+    # Peers.
+    fhir_base_url: str | None = Field(default=None, description="FHIR server the workers read and write.")
+    http_timeout: float = Field(default=10.0, gt=0, description="Seconds of inactivity before an HTTP call fails.")
+    http_connect_timeout: float = Field(default=3.0, gt=0)
+    http_max_connections: int = Field(default=50, ge=1)
+
+    # Celery reliability.
+    task_soft_time_limit: int = Field(default=60, ge=1, description="Seconds before a task is asked to stop.")
+    task_time_limit: int = Field(default=90, ge=1, description="Seconds before a task is killed.")
+    retry_backoff_max: int = Field(default=600, ge=1, description="Longest retry countdown in seconds.")
+    visibility_timeout: int = Field(
+        default=3600, ge=1, description="Seconds before Redis redelivers an unacknowledged task."
+    )
+
+    # Operations.
+    log_level: str = "INFO"
+    log_json: bool = Field(default=True, description="JSON lines; false gives coloured console logs.")
+    ready_worker_timeout: float = Field(default=1.0, gt=0, description="Seconds /readyz waits for a worker.")
+    ready_fhir_timeout: float = Field(default=2.0, gt=0, description="Seconds /readyz waits for FHIR /metadata.")
+    shutdown_timeout: float = Field(default=15.0, gt=0, description="Seconds `toh-cds run` waits per child.")
+
+    # CDS Hooks.
+    cds_require_auth: bool = Field(default=True, description="Verify CDS Hooks JWTs. Never false in production.")
+
+    @field_validator("fhir_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _limits_are_consistent(self) -> Settings:
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError("task_soft_time_limit must be below task_time_limit")
+        # A countdown longer than the visibility timeout makes Redis redeliver the task in a loop.
+        if self.visibility_timeout <= self.retry_backoff_max + self.task_time_limit:
+            raise ValueError("visibility_timeout must exceed retry_backoff_max + task_time_limit")
+        return self
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

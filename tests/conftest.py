@@ -1,0 +1,90 @@
+"""Session-wide real peers: a Redis server (started before any service module reads settings), a Celery
+worker and sekmet-fhir, each on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.redis_server import RedisServer, free_port
+from tests.processes import LoggedProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+SEKMET = ROOT / ".venv-sekmet" / "bin" / "sekmet"
+
+_session_dir = Path(tempfile.mkdtemp(prefix="toh-tests-"))
+_session_redis = RedisServer(_session_dir / "redis")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Settings are read once per process (get_settings is cached), so the environment is fixed first.
+    for key in [key for key in os.environ if key.startswith("TOH_")]:
+        del os.environ[key]
+    _session_redis.start()
+    os.environ["TOH_REDIS_URL"] = _session_redis.url
+    os.environ["TOH_DATA_DIR"] = str(_session_dir / "data")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _session_redis.stop()
+    shutil.rmtree(_session_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _session_redis.url
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of the test's own, for tests that stop it or need it empty."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TOH_")}
+    env.update(TOH_REDIS_URL=_session_redis.url, TOH_DATA_DIR=str(_session_dir / "data"))
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def worker() -> Iterator[LoggedProcess]:
+    """A real Celery worker (prefork, two processes) on the session Redis."""
+    process = LoggedProcess(
+        [sys.executable, "-m", "service.cli", "worker"], env=service_env(TOH_WORKER_CONCURRENCY="2")
+    )
+    process.wait_for('"worker.ready"')
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[str]:
+    """sekmet-fhir on a free port, in its own venv (`make setup` installs it); yields the FHIR base URL."""
+    assert SEKMET.exists(), f"{SEKMET} missing: run `make setup`"
+    port = free_port()
+    workdir = _session_dir / "sekmet"
+    workdir.mkdir()
+    base_url = f"http://127.0.0.1:{port}/fhir"
+    (workdir / "settings.yaml").write_text(
+        f"base_url: {base_url}\nhost: 127.0.0.1\nport: {port}\ndata_dir: {workdir / 'data'}\n"
+        "simulator: {enabled: false}\nsubscriptions: {notify_method: post-endpoint}\n"
+    )
+    process = LoggedProcess([str(SEKMET), "serve", "-c", str(workdir / "settings.yaml")], cwd=workdir)
+    process.wait_for("Application startup complete")
+    yield base_url
+    process.stop()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,97 @@
+"""Worker-side wiring: structlog with the task id bound, and task outcomes counted in Redis.
+
+Outcomes go to one Redis hash so that /metrics is right however many worker processes (prefork children,
+containers) run: each process increments, the API reads the sum.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import redis
+import structlog
+from celery import Task
+from celery.signals import (
+    setup_logging,
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_rejected,
+    task_retry,
+    task_success,
+    worker_ready,
+)
+
+from service.logging import configure_logging
+from service.settings import get_settings
+from service.store import TASK_OUTCOMES_KEY, task_outcome_field
+
+log = structlog.get_logger("toh.worker")
+
+_client: redis.Redis | None = None
+_client_pid: int | None = None
+
+
+def _redis() -> redis.Redis:
+    """One client per process: prefork children must not share the parent's sockets."""
+    global _client, _client_pid
+    if _client is None or _client_pid != os.getpid():
+        settings = get_settings()
+        _client = redis.Redis.from_url(
+            settings.effective_redis_url,
+            socket_connect_timeout=settings.http_connect_timeout,
+            socket_timeout=settings.http_timeout,
+        )
+        _client_pid = os.getpid()
+    return _client
+
+
+def _count(task_name: str, outcome: str) -> None:
+    try:
+        _redis().hincrby(TASK_OUTCOMES_KEY, task_outcome_field(task_name, outcome), 1)
+    except redis.RedisError as exc:
+        # A lost metric must never fail the task it describes.
+        log.warning("task.outcome_not_counted", task_name=task_name, outcome=outcome, error=type(exc).__name__)
+
+
+@setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json, process="worker")
+
+
+@worker_ready.connect
+def _worker_ready(**_: Any) -> None:
+    log.info("worker.ready")
+
+
+@task_prerun.connect
+def _bind_task(task_id: str, task: Task[Any, Any], **_: Any) -> None:
+    structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name)
+
+
+@task_postrun.connect
+def _unbind_task(**_: Any) -> None:
+    structlog.contextvars.unbind_contextvars("task_id", "task_name")
+
+
+@task_success.connect
+def _on_success(sender: Task[Any, Any], **_: Any) -> None:
+    _count(sender.name, "success")
+
+
+@task_retry.connect
+def _on_retry(sender: Task[Any, Any], **_: Any) -> None:
+    _count(sender.name, "retry")
+
+
+@task_failure.connect
+def _on_failure(sender: Task[Any, Any], exception: BaseException, **_: Any) -> None:
+    log.error("task.failed", error=type(exception).__name__)
+    _count(sender.name, "failure")
+
+
+@task_rejected.connect
+def _on_rejected(message: Any, **_: Any) -> None:
+    _count(str(message.headers.get("task", "unknown")), "rejected")
