@@ -1,0 +1,30 @@
+"""Clinical thresholds of the screening. Every one needs local clinical sign-off; the API and workers fill them
+from `TOH_SCREENING_*` settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ScreeningConfig"]
+
+
+@dataclass(frozen=True)
+class ScreeningConfig:
+    postpartum_window_days: int = 365  # P2: delivery to now
+    lactation_extension_months: int = 24  # P3 extends P2 this far while breastfeeding; 0 disables it
+    third_trimester_weeks: int = 28  # S1 and trimester: GA >= 28+0 weeks (ACOG convention)
+    early_postpartum_days: int = 91  # S1: onset within about 3 months of delivery
+    crp_mg_per_l: float = 50.0  # R1: CRP at or above
+    wbc_10e9_per_l: float = 15.0  # R1 (supporting only, pregnancy-adjusted): WBC above
+    fever_celsius: float = 38.0  # R1: body temperature at or above
+    trauma_lookback_days: int = 28  # R5: injury or fall within this many days before pain onset
+    acute_lookback_days: int = 14  # R1: fever, CRP and WBC count when this recent
+    gestational_age_recent_days: int = 28  # P1: a GA observation counts this long
+    dxa_lookback_days: int = 90  # F: a DXA result this recent gets its interpretation card
+    toh_card_max_months: int = 12  # A/B close after this long from onset
+    age_min: int = 15  # P4
+    age_max: int = 50  # P4
+
+    @property
+    def lactation_extension_days(self) -> int:
+        return round(self.lactation_extension_months * 30.44)

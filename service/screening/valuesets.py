@@ -1,0 +1,107 @@
+"""Value sets loaded from `valuesets.toml`: membership of (system, code) pairs, by code, never by display."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from service.screening.fhir import Coding, codings
+
+__all__ = ["SYSTEMS", "DxaCode", "ValueSet", "dxa_codes", "value_set"]
+
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+LOINC = "http://loinc.org"
+
+SYSTEMS = {
+    "sct": SNOMED,
+    "icd10cm": ICD10CM,
+    "loinc": LOINC,
+    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "atc": "http://www.whocc.no/atc",
+    "dcm": "http://dicom.nema.org/resources/ontology/DCM",
+    "cpt": "http://www.ama-assn.org/go/cpt",
+}
+# WHO ICD-10 codes are matched against the ICD-10-CM patterns: the families used here share their stems.
+_ALIASES = {ICD10: ICD10CM}
+_PREFIX_SYSTEMS = {ICD10CM, SYSTEMS["atc"]}
+
+
+def _normalise(system: str, code: str) -> str:
+    return code.replace(".", "").strip().upper() if system in _PREFIX_SYSTEMS else code.strip()
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    name: str
+    exact: frozenset[Coding]
+    prefixes: Mapping[str, tuple[str, ...]]
+    excluded: frozenset[Coding]
+    excluded_prefixes: Mapping[str, tuple[str, ...]]
+
+    def contains(self, system: str, code: str) -> bool:
+        system = _ALIASES.get(system, system)
+        key = (system, _normalise(system, code))
+        if key in self.excluded or key[1].startswith(self.excluded_prefixes.get(system, ("\0",))):
+            return False
+        return key in self.exact or key[1].startswith(self.prefixes.get(system, ("\0",)))
+
+    def matches(self, concepts: Any) -> Coding | None:
+        """The first coding of a CodeableConcept (or list of them) in this set."""
+        for system, code in codings(concepts):
+            if self.contains(system, code):
+                return system, code
+        return None
+
+    def any_in(self, pairs: Iterable[Coding]) -> bool:
+        return any(self.contains(system, code) for system, code in pairs)
+
+
+@dataclass(frozen=True)
+class DxaCode:
+    site: str  # femur, hip, lumbar-spine, spine, forearm; "-left"/"-right" when the code says so
+    measure: str  # T, Z or BMD
+
+
+def _build(name: str, table: Mapping[str, list[str]]) -> ValueSet:
+    exact: set[Coding] = set()
+    excluded: set[Coding] = set()
+    prefixes: dict[str, list[str]] = {}
+    excluded_prefixes: dict[str, list[str]] = {}
+    for alias, codes in table.items():
+        system = SYSTEMS[alias]
+        for raw in codes:
+            negated = raw.startswith("!")
+            code = _normalise(system, raw.lstrip("!"))
+            if code.endswith("*"):
+                (excluded_prefixes if negated else prefixes).setdefault(system, []).append(code[:-1])
+            else:
+                (excluded if negated else exact).add((system, code))
+    return ValueSet(
+        name,
+        frozenset(exact),
+        {system: tuple(values) for system, values in prefixes.items()},
+        frozenset(excluded),
+        {system: tuple(values) for system, values in excluded_prefixes.items()},
+    )
+
+
+@cache
+def _tables() -> dict[str, Any]:
+    text = resources.files("service.screening").joinpath("valuesets.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def value_set(name: str) -> ValueSet:
+    return _build(name, _tables()[name])
+
+
+@cache
+def dxa_codes() -> Mapping[str, DxaCode]:
+    return {code: DxaCode(site, measure) for code, (site, measure) in _tables()["dxa_codes"].items()}
