@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.screening.config import ScreeningConfig
+
 __all__ = ["DEFAULT_REDIS_URL", "Settings", "get_settings"]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -16,7 +18,9 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 class Settings(BaseSettings):
     """Every knob of the service. Field names map to `TOH_<NAME>` (case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_prefix="TOH_", extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TOH_", env_nested_delimiter="__", extra="ignore", env_ignore_empty=True
+    )
 
     # Where things run.
     redis_url: str | None = Field(
@@ -49,6 +53,9 @@ class Settings(BaseSettings):
     ready_worker_timeout: float = Field(default=1.0, gt=0, description="Seconds /readyz waits for a worker.")
     ready_fhir_timeout: float = Field(default=2.0, gt=0, description="Seconds /readyz waits for FHIR /metadata.")
     shutdown_timeout: float = Field(default=15.0, gt=0, description="Seconds `toh-cds run` waits per child.")
+
+    # Clinical thresholds: TOH_SCREENING__<FIELD>, see service/screening/config.py.
+    screening: ScreeningConfig = Field(default_factory=ScreeningConfig)
 
     # CDS Hooks.
     cds_require_auth: bool = Field(default=True, description="Verify CDS Hooks JWTs. Never false in production.")

@@ -46,3 +46,17 @@ def test_inconsistent_settings_are_refused(
 
 def test_get_settings_is_cached() -> None:
     assert get_settings() is get_settings()
+
+
+def test_screening_thresholds_come_from_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOH_SCREENING__CRP_MG_PER_L", "40")
+    monkeypatch.setenv("TOH_SCREENING__LACTATION_EXTENSION_MONTHS", "0")
+    screening = Settings().screening
+    assert (screening.crp_mg_per_l, screening.lactation_extension_months) == (40.0, 0)
+    assert screening.postpartum_window_days == 365  # the rest keep their defaults
+
+
+def test_negative_thresholds_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOH_SCREENING__FEVER_CELSIUS", "-1")
+    with pytest.raises(ValidationError, match="fever_celsius must not be negative"):
+        Settings()

@@ -1,5 +1,5 @@
-"""Clinical thresholds of the screening. Every one needs local clinical sign-off; the API and workers fill them
-from `TOH_SCREENING_*` settings."""
+"""Clinical thresholds of the screening. Every one needs local clinical sign-off; the API and the workers read them
+from `TOH_SCREENING__<FIELD>` settings (e.g. `TOH_SCREENING__CRP_MG_PER_L=40`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ class ScreeningConfig:
     toh_card_max_months: int = 12  # A/B close after this long from onset
     age_min: int = 15  # P4
     age_max: int = 50  # P4
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.age_min > self.age_max:
+            raise ValueError("age_min must not exceed age_max")
 
     @property
     def lactation_extension_days(self) -> int:

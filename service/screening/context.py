@@ -11,9 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from service.screening.fhir import as_list, codings, first_date, parse_datetime, quantity, reference_of, text_of
+from service.screening.fhir import (
+    as_list,
+    codings,
+    first_date,
+    parse_datetime,
+    quantity,
+    reference_of,
+    status_of,
+    text_of,
+)
 from service.screening.report_text import findings_in
-from service.screening.valuesets import ICD10, ICD10CM, SNOMED, ValueSet, dxa_codes, value_set
+from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet, classify, dxa_codes, value_set
 
 __all__ = ["Dxa", "Evidence", "ImagingReport", "Measurement", "Pain", "PatientContext", "build_context"]
 
@@ -155,7 +164,7 @@ class PatientContext:
 
     def latest(self, name: str) -> Measurement | None:
         values = [m for m in self.measurements.get(name, []) if m.at is not None]
-        return max(values, key=lambda m: m.at or self.now) if values else None
+        return max(values, key=lambda m: (m.at or self.now, m.evidence.reference, m.value)) if values else None
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
@@ -179,7 +188,7 @@ def _system_name(system: str) -> str:
         SNOMED: "SNOMED CT",
         ICD10CM: "ICD-10-CM",
         ICD10: "ICD-10",
-        "http://loinc.org": "LOINC",
+        LOINC: "LOINC",
         "http://www.whocc.no/atc": "ATC",
         "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
         "http://www.ama-assn.org/go/cpt": "CPT",
@@ -207,8 +216,6 @@ def _side_of(resource: Mapping[str, Any]) -> Side | None:
 
 
 def _convert(name: str, value: float, unit: str) -> float | None:
-    if name not in _CONVERSIONS:
-        return value
     if name == "body_temperature":
         unit = unit.lower().replace("°", "deg")
         if unit in ("cel", "degc", "c"):
@@ -216,6 +223,8 @@ def _convert(name: str, value: float, unit: str) -> float | None:
         if unit in ("[degf]", "degf", "f"):
             return (value - 32) * 5 / 9
         return None
+    if name not in _CONVERSIONS:
+        return value
     factor = _CONVERSIONS[name].get(unit.lower().replace(" ", ""))
     return None if factor is None else value * factor
 
@@ -239,9 +248,18 @@ class _Builder:
         for resource in resources:
             if resource["resourceType"] == "ImagingStudy":
                 self._imaging_study(resource)
+        handlers = {
+            "Patient": self._patient,
+            "Condition": self._condition,
+            "Observation": self._observation,
+            "Procedure": self._procedure,
+            "DiagnosticReport": self._diagnosticreport,
+            "MedicationRequest": self._medicationrequest,
+            "MedicationStatement": self._medicationstatement,
+        }
         for resource in resources:
-            handler = getattr(self, f"_{resource['resourceType'].lower()}", None)
-            if handler is not None and resource["resourceType"] != "ImagingStudy":
+            handler = handlers.get(resource["resourceType"])
+            if handler is not None:
                 handler(resource)
         self._settle_pregnancy()
         return self.context
@@ -281,33 +299,36 @@ class _Builder:
 
     def _coded(self, reference: str, code: Any, onset: datetime | None, resource: Mapping[str, Any]) -> None:
         """Findings of an active Condition, or of an Observation that records a finding as its code or value."""
+        names = classify(code)
+        if not names:
+            return
         context = self.context
-        if value_set("pregnancy_condition").matches(code):
+        if "pregnancy_condition" in names:
             description = _describe(value_set("pregnancy_condition"), code, "Pregnancy", onset, "recorded ")
             if onset is not None and (self.now - onset).days <= PREGNANCY_MAX_DAYS:
                 self.pregnancy_signals.append((onset, Evidence(reference, description, onset)))
             weeks = _z3a_weeks(code)
             if weeks is not None and onset is not None:
                 self.ga_estimates.append((weeks * 7, onset))
-        if value_set("postpartum_condition").matches(code) and onset is not None:
+        if "postpartum_condition" in names and onset is not None:
             description = _describe(value_set("postpartum_condition"), code, "Postpartum state", onset, "from ")
             self.deliveries.append((onset, Evidence(reference, description, onset)))
-        if value_set("lactation").matches(code):
+        if "lactation" in names:
             context.lactation_evidence.append(
                 Evidence(reference, _describe(value_set("lactation"), code, "Breastfeeding", onset, "recorded "), onset)
             )
         for region, name, label in _PAIN_SETS:
-            if value_set(name).matches(code):
+            if name in names:
                 side = _side_of(resource)
                 described = _describe(value_set(name), code, f"{label}, {side}" if side else label, onset, "onset ")
                 context.pains.append(Pain(Evidence(reference, described, onset), region, side, onset))
-        if value_set("lower_limb_pain").matches(code) and value_set("hip_body_site").matches(resource.get("bodySite")):
+        if "lower_limb_pain" in names and "hip_body_site" in classify(resource.get("bodySite")):
             side = _side_of(resource)
             label = f"Pain in the hip or thigh, {side}" if side else "Pain in the hip or thigh"
             described = _describe(value_set("lower_limb_pain"), code, label, onset, "onset ")
             context.pains.append(Pain(Evidence(reference, described, onset), "hip", side, onset))
         for name in CODED_FINDINGS:
-            if value_set(name).matches(code):
+            if name in names:
                 label = name.replace("_", " ").capitalize()
                 context.coded.setdefault(name, []).append(
                     Evidence(reference, _describe(value_set(name), code, label, onset), onset)
@@ -317,33 +338,33 @@ class _Builder:
     def _observation(self, resource: Mapping[str, Any]) -> None:
         reference = reference_of(resource)
         when = first_date(resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
-        if reference is None or resource.get("status") in _VOID_STATUS or (when is not None and when > self.now):
+        if reference is None or status_of(resource) in _VOID_STATUS or (when is not None and when > self.now):
             return
         code = resource.get("code")
-        pairs = list(codings(code))
-        if value_set("pregnancy_status").any_in(pairs):
+        names = classify(code)
+        if "pregnancy_status" in names:
             self._pregnancy_status(reference, resource, when)
-        elif value_set("estimated_delivery_date").any_in(pairs):
+        elif "estimated_delivery_date" in names:
             self._estimated_delivery(reference, resource, when)
-        elif value_set("gestational_age_weeks").any_in(pairs) or value_set("gestational_age_days").any_in(pairs):
-            self._gestational_age(reference, resource, when, days=value_set("gestational_age_days").any_in(pairs))
-        elif value_set("delivery_date").any_in(pairs):
+        elif "gestational_age_weeks" in names or "gestational_age_days" in names:
+            self._gestational_age(reference, resource, when, days="gestational_age_days" in names)
+        elif "delivery_date" in names:
             delivered = parse_datetime(resource.get("valueDateTime"))
             if delivered is not None and delivered <= self.now:
                 evidence = Evidence(
                     reference, f"Delivery date (LOINC 93857-1) {delivered.date().isoformat()}", delivered
                 )
                 self.deliveries.append((delivered, evidence))
-        elif any(dxa_codes().get(c) for s, c in pairs if s == "http://loinc.org"):
-            self._dxa(reference, resource, pairs, when)
+        elif (dxa := _dxa_code(code)) is not None:
+            self._dxa(reference, resource, dxa, when)
         else:
-            for name in MEASUREMENTS:
-                if value_set(name).any_in(pairs):
-                    self._measurement(name, reference, resource, when)
-                    return
+            measurement = next((name for name in MEASUREMENTS if name in names), None)
+            if measurement is not None:
+                self._measurement(measurement, reference, resource, when)
+                return
             # A finding recorded as an Observation (e.g. "breastfeeding" as the code or the value).
             self._coded(reference, code, when, resource)
-            if isinstance(resource.get("valueCodeableConcept"), Mapping):
+            if isinstance(resource.get("valueCodeableConcept"), dict):
                 self._coded(reference, resource["valueCodeableConcept"], when, resource)
 
     def _pregnancy_status(self, reference: str, resource: Mapping[str, Any], when: datetime | None) -> None:
@@ -390,13 +411,10 @@ class _Builder:
             Measurement(Evidence(reference, description, when), value, unit, when)
         )
 
-    def _dxa(
-        self, reference: str, resource: Mapping[str, Any], pairs: list[tuple[str, str]], when: datetime | None
-    ) -> None:
+    def _dxa(self, reference: str, resource: Mapping[str, Any], code: str, when: datetime | None) -> None:
         measured = quantity(resource.get("valueQuantity"))
         if measured is None:
             return
-        code = next(c for s, c in pairs if s == "http://loinc.org" and c in dxa_codes())
         meta = dxa_codes()[code]
         site = meta.site
         if any(c == "29627003" for _, c in codings(resource.get("bodySite"))):
@@ -413,7 +431,7 @@ class _Builder:
         performed = first_date(resource, "performedDateTime", "performedPeriod")
         if reference is None or performed is None or performed > self.now:
             return
-        if resource.get("status") in ("entered-in-error", "not-done"):
+        if status_of(resource) in ("entered-in-error", "not-done"):
             return
         if value_set("delivery_procedure").matches(resource.get("code")):
             description = _describe(value_set("delivery_procedure"), resource.get("code"), "Delivery", performed)
@@ -433,7 +451,7 @@ class _Builder:
     def _diagnosticreport(self, resource: Mapping[str, Any]) -> None:
         reference = reference_of(resource)
         when = first_date(resource, "effectiveDateTime", "effectivePeriod", "issued")
-        if reference is None or resource.get("status") in _VOID_STATUS or (when is not None and when > self.now):
+        if reference is None or status_of(resource) in _VOID_STATUS or (when is not None and when > self.now):
             return
         conclusion = resource.get("conclusion")
         text = conclusion if isinstance(conclusion, str) else ""
@@ -469,7 +487,7 @@ class _Builder:
 
     def _medication(self, resource: Mapping[str, Any], *date_fields: str) -> None:
         reference = reference_of(resource)
-        if reference is None or resource.get("status") not in ("active", "completed", "on-hold", "intended"):
+        if reference is None or status_of(resource) not in ("active", "completed", "on-hold", "intended"):
             return
         when = first_date(resource, *date_fields)
         concept = medication_concept(resource)
@@ -482,7 +500,7 @@ class _Builder:
     def _settle_pregnancy(self) -> None:
         context = self.context
         if self.deliveries:
-            delivered, _ = max(self.deliveries, key=lambda item: item[0])
+            delivered = max(date for date, _ in self.deliveries)
             context.delivery_date = delivered
             context.delivery_evidence = [e for d, e in self.deliveries if d == delivered]
             self.negations.append(delivered)
@@ -490,8 +508,12 @@ class _Builder:
         since = max(self.negations, default=None)
         context.pregnancy_evidence = [e for d, e in self.pregnancy_signals if since is None or d > since]
         if context.pregnant and self.ga_estimates:
-            ga_days, at = max(self.ga_estimates, key=lambda item: item[1])
+            ga_days, at = max(self.ga_estimates, key=lambda item: (item[1], item[0]))
             context.gestational_age_days = ga_days + (self.now - at).days
+
+
+def _dxa_code(concept: Any) -> str | None:
+    return next((code for system, code in codings(concept) if system == LOINC and code in dxa_codes()), None)
 
 
 def _z3a_weeks(code: Any) -> int | None:

@@ -34,24 +34,31 @@ _DATE = re.compile(
 def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    return value if isinstance(value, list) else [value]
+    return value if type(value) is list else [value]
 
 
 def codings(concepts: Any) -> Iterator[Coding]:
     """(system, code) pairs of one CodeableConcept, a list of them, a Coding or a list of Codings."""
+    # JSON gives plain dicts and lists; exact type checks keep this hot loop fast.
     for concept in as_list(concepts):
-        if not isinstance(concept, Mapping):
+        if type(concept) is not dict:
             continue
         if "coding" in concept:
-            for coding in as_list(concept.get("coding")):
-                if isinstance(coding, Mapping):
+            for coding in as_list(concept["coding"]):
+                if type(coding) is dict:
                     system, code = coding.get("system"), coding.get("code")
-                    if isinstance(system, str) and isinstance(code, str):
+                    if type(system) is str and type(code) is str:
                         yield system, code
         else:
             system, code = concept.get("system"), concept.get("code")
-            if isinstance(system, str) and isinstance(code, str):
+            if type(system) is str and type(code) is str:
                 yield system, code
+
+
+def status_of(resource: Mapping[str, Any]) -> str | None:
+    """A resource's `status` code, or None when it is missing or not a string."""
+    status = resource.get("status")
+    return status if isinstance(status, str) else None
 
 
 def text_of(concept: Any) -> str:
@@ -66,6 +73,12 @@ def parse_datetime(value: Any) -> datetime | None:
     """FHIR date, dateTime or instant, at any precision; a missing zone is taken as UTC."""
     if not isinstance(value, str):
         return None
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-":  # full dates and dateTimes: the C parser
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     match = _DATE.match(value.strip())
     if not match:
         return None

@@ -140,7 +140,11 @@ class _Rules:
         self.hits: list[RuleHit] = []
 
     def fire(self, rule: str, label: str, evidence: list[Evidence] | tuple[Evidence, ...], *cites: str) -> RuleHit:
-        hit = RuleHit(rule, label, tuple(evidence), cites)
+        # Canonical order (oldest first), so the same record in any order gives the same card.
+        ordered = sorted(
+            set(evidence), key=lambda e: (e.date is not None, e.date or self.now, e.reference, e.description)
+        )
+        hit = RuleHit(rule, label, tuple(ordered), cites)
         self.hits.append(hit)
         return hit
 
@@ -256,7 +260,9 @@ class _Rules:
         score = c.latest("pain_score")
         if score is not None and score.value == 0 and _after(score.at, last_onset):
             evidence.append(score.evidence)
-        dated = sorted((r for r in c.reports if r.at is not None), key=lambda r: r.at or self.now)
+        dated = sorted(
+            (r for r in c.reports if r.at is not None), key=lambda r: (r.at or self.now, r.evidence.reference)
+        )
         if dated and "resolution" in dated[-1].findings and "bone_marrow_oedema" not in dated[-1].findings:
             evidence.append(dated[-1].evidence)
         max_age = timedelta(days=round(self.config.toh_card_max_months * 30.44))
@@ -351,7 +357,7 @@ class _Rules:
         notes: list[str] = []
         z_scores = [d for d in results if d.measure == "Z"]
         if z_scores:
-            lowest = min(z_scores, key=lambda d: d.value)
+            lowest = min(z_scores, key=lambda d: (d.value, d.site))
             verdict = (
                 "below the expected range for age" if lowest.value <= -2.0 else "within the expected range for age"
             )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
 from service.screening.fhir import Coding, codings
 
-__all__ = ["SYSTEMS", "DxaCode", "ValueSet", "dxa_codes", "value_set"]
+__all__ = ["SYSTEMS", "DxaCode", "ValueSet", "classify", "dxa_codes", "value_set"]
 
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -105,3 +105,40 @@ def value_set(name: str) -> ValueSet:
 @cache
 def dxa_codes() -> Mapping[str, DxaCode]:
     return {code: DxaCode(site, measure) for code, (site, measure) in _tables()["dxa_codes"].items()}
+
+
+@cache
+def _index() -> tuple[dict[Coding, frozenset[str]], dict[str, tuple[tuple[str, str], ...]]]:
+    """Every value set at once: exact codes to set names, and per system the (prefix, set name) pairs."""
+    exact: dict[Coding, set[str]] = {}
+    prefixes: dict[str, list[tuple[str, str]]] = {}
+    for name in _tables():
+        if name == "dxa_codes":
+            continue
+        valueset = value_set(name)
+        for key in valueset.exact:
+            exact.setdefault(key, set()).add(name)
+        for system, stems in valueset.prefixes.items():
+            prefixes.setdefault(system, []).extend((stem, name) for stem in stems)
+    return (
+        {key: frozenset(names) for key, names in exact.items()},
+        {system: tuple(pairs) for system, pairs in prefixes.items()},
+    )
+
+
+@lru_cache(maxsize=65536)
+def _memberships(system: str, code: str) -> frozenset[str]:
+    exact, prefixes = _index()
+    system = _ALIASES.get(system, system)
+    normal = _normalise(system, code)
+    names = set(exact.get((system, normal), ()))
+    names.update(name for stem, name in prefixes.get(system, ()) if normal.startswith(stem))
+    return frozenset(name for name in names if value_set(name).contains(system, code))  # applies exclusions
+
+
+def classify(concepts: Any) -> frozenset[str]:
+    """Names of every value set that holds a coding of these concepts: one look-up per coding, cached."""
+    found: frozenset[str] = frozenset()
+    for system, code in codings(concepts):
+        found |= _memberships(system, code)
+    return found

@@ -1,0 +1,158 @@
+"""How the engine reads FHIR data: dates, units, codes and report text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from service.screening import build_context, screen
+from service.screening.fhir import parse_datetime
+from service.screening.report_text import findings_in
+from service.screening.valuesets import value_set
+
+NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-03", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("2026-03-04", datetime(2026, 3, 4, tzinfo=UTC)),
+        ("2026-03-04T10:20:30Z", datetime(2026, 3, 4, 10, 20, 30, tzinfo=UTC)),
+        ("2026-03-04T10:20:30.123+02:00", datetime(2026, 3, 4, 8, 20, 30, 123000, tzinfo=UTC)),
+        ("2026-03-04T10:20:30", datetime(2026, 3, 4, 10, 20, 30, tzinfo=UTC)),
+        ("2026-02-30", None),
+        ("yesterday", None),
+        (20260304, None),
+    ],
+)
+def test_fhir_dates_at_every_precision(text: Any, expected: datetime | None) -> None:
+    assert parse_datetime(text) == expected
+
+
+@pytest.mark.parametrize("code", ["M25.552", "M25552", "m25.552"])
+def test_icd_codes_match_with_or_without_the_dot(code: str) -> None:
+    assert value_set("hip_pain").contains(ICD, code)
+    assert value_set("hip_pain").contains("http://hl7.org/fhir/sid/icd-10", code)
+
+
+def test_codes_match_by_code_never_by_display() -> None:
+    displayed = {"coding": [{"system": "http://snomed.info/sct", "code": "000000", "display": "Hip pain"}]}
+    assert value_set("hip_pain").matches(displayed) is None
+    assert value_set("hip_pain").matches({"text": "hip pain"}) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "present", "absent"),
+    [
+        ("No fracture line or double-line sign.", set(), {"fracture", "avascular_necrosis"}),
+        ("Marrow edema of the left femoral head, without effusion", {"bone_marrow_oedema", "left"}, {"effusion"}),
+        ("Resolution of marrow oedema.", {"resolution"}, {"bone_marrow_oedema"}),
+        ("Subtle subchondral fracture line; otherwise normal.", {"fracture"}, set()),
+        ("Osteopenia of the proximal femur but no fracture.", {"osteopenia"}, {"fracture"}),
+    ],
+)
+def test_report_findings_respect_negation(text: str, present: set[str], absent: set[str]) -> None:
+    found = findings_in(text)
+    assert present <= found
+    assert not absent & found
+
+
+def observation(code: str, value: float, unit: str, days: float = -1) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": f"obs-{code}-{value}",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "effectiveDateTime": (NOW + timedelta(days=days)).isoformat(),
+        "valueQuantity": {"value": value, "unit": unit, "code": unit},
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "value", "unit", "expected"),
+    [
+        ("crp", "1988-5", 5.2, "mg/dL", 52.0),
+        ("crp", "1988-5", 52, "mg/L", 52.0),
+        ("body_temperature", "8310-5", 101.3, "[degF]", 38.5),
+        ("wbc", "6690-2", 16500, "/uL", 16.5),
+        ("vitamin_d", "62292-8", 49.92, "nmol/L", 20.0),
+    ],
+)
+def test_units_are_converted_before_thresholds(name: str, code: str, value: float, unit: str, expected: float) -> None:
+    context = build_context([observation(code, value, unit)], NOW)
+    assert context.measurements[name][0].value == pytest.approx(expected, abs=0.01)
+
+
+def test_a_normal_temperature_in_fahrenheit_is_not_a_fever() -> None:
+    pain = {
+        "resourceType": "Condition",
+        "id": "pain",
+        "code": {"coding": [{"system": ICD, "code": "M25.551"}]},
+        "onsetDateTime": (NOW - timedelta(days=3)).isoformat(),
+    }
+    patient = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1990-01-01"}
+    delivery = observation("93857-1", 0, "", days=-20) | {"valueDateTime": (NOW - timedelta(days=21)).isoformat()}
+    afebrile = screen([patient, pain, delivery, observation("8310-5", 99.0, "[degF]")], NOW)
+    febrile = screen([patient, pain, delivery, observation("8310-5", 101.3, "[degF]")], NOW)
+    assert afebrile.topics == ["toh-consider"]
+    assert febrile.topics == ["red-flag-infection"]
+
+
+def test_a_value_in_an_unknown_unit_is_never_compared() -> None:
+    context = build_context([observation("1988-5", 900, "furlongs")], NOW)
+    assert "crp" not in context.measurements
+
+
+def test_data_dated_after_now_is_not_yet_known() -> None:
+    future = observation("1988-5", 200, "mg/L", days=+2)
+    assert "crp" not in build_context([future], NOW).measurements
+
+
+def test_gestational_age_from_the_estimated_delivery_date() -> None:
+    edd = {
+        "resourceType": "Observation",
+        "id": "edd",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "11778-8"}]},
+        "effectiveDateTime": "2026-01-01",
+        "valueDateTime": (NOW + timedelta(weeks=7)).date().isoformat(),
+    }
+    context = build_context([edd], NOW)
+    assert context.pregnant
+    assert context.gestational_age_days is not None and context.gestational_age_days // 7 == 33
+
+
+def test_a_delivery_after_the_pregnancy_evidence_ends_the_pregnancy() -> None:
+    status = {
+        "resourceType": "Observation",
+        "id": "status",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+        "effectiveDateTime": (NOW - timedelta(days=60)).isoformat(),
+        "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": "LA15173-0"}]},
+    }
+    delivery = {
+        "resourceType": "Procedure",
+        "id": "cs",
+        "status": "completed",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "11466000"}]},
+        "performedDateTime": (NOW - timedelta(days=10)).isoformat(),
+    }
+    context = build_context([status, delivery], NOW)
+    assert not context.pregnant
+    assert context.days_postpartum == 10
+
+
+def test_now_must_be_timezone_aware() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        screen([], datetime(2026, 1, 15))  # noqa: DTZ001 - the point of the test
+
+
+def test_an_empty_record_gives_no_card() -> None:
+    assessment = screen([], NOW)
+    assert (assessment.in_population, assessment.outcomes) == (False, ())
