@@ -11,7 +11,7 @@ SEKMET_VENV := .venv-sekmet
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint typecheck pytest lock clean
+.PHONY: setup run test lint typecheck pytest bench fixtures lock clean
 
 setup: $(VENV)/.synced $(SEKMET_VENV)/.synced
 
@@ -44,6 +44,14 @@ pytest: setup
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest
+
+# Benchmarks, never timed tests: figures go to bench/results/.
+bench: $(VENV)/.synced
+	$(VENV)/bin/python -m bench.screening
+
+# Rewrite fixtures/scenarios/ from fixtures/scenarios.py (a test checks they agree).
+fixtures: $(VENV)/.synced
+	$(VENV)/bin/python -m fixtures.scenarios
 
 lock: | $(UV)
 	$(UV) lock

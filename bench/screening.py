@@ -39,7 +39,7 @@ def seed_record(size: int = 30) -> dict[str, Any]:
     return record.bundle()
 
 
-def per_call_us(action: Callable[[], object], rounds: int = 7, number: int = 300) -> float:
+def per_call_us(action: Callable[[], object], rounds: int = 15, number: int = 300) -> float:
     """Median over rounds of the mean time per call, in microseconds."""
     samples = []
     for _ in range(rounds):
@@ -88,5 +88,5 @@ if __name__ == "__main__":
     result = main()
     width = max(len(key) for key in result)
     for key, value in result.items():
-        shown = f"{value:,.1f}" if isinstance(value, float) else value
+        shown = (f"{value:,.1f}" if value >= 1 else f"{value:.3f}") if isinstance(value, float) else value
         print(f"{key:<{width}}  {shown}")  # noqa: T201 - a command-line report

@@ -12,7 +12,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def test_every_setting_is_documented_and_nothing_else() -> None:
-    documented = set(re.findall(r"^\| `(TOH_[A-Z_]+)` \|", README, flags=re.MULTILINE))
+    documented = set(re.findall(r"^\| `(TOH_[A-Z0-9_]+)` \|", README, flags=re.MULTILINE))
     top_level = {f"TOH_{name.upper()}" for name in Settings.model_fields if name != "screening"}
     nested = {f"TOH_SCREENING__{name.upper()}" for name in ScreeningConfig.__dataclass_fields__}
     assert documented == top_level | nested
