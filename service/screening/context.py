@@ -24,7 +24,7 @@ from service.screening.fhir import (
 from service.screening.report_text import findings_in
 from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet, classify, dxa_codes, value_set
 
-__all__ = ["Dxa", "Evidence", "ImagingReport", "Measurement", "Pain", "PatientContext", "build_context"]
+__all__ = ["Dxa", "Evidence", "Imaging", "ImagingReport", "Measurement", "Pain", "PatientContext", "build_context"]
 
 Side = Literal["left", "right", "bilateral"]
 Region = Literal["hip", "groin", "pelvic"]
@@ -118,6 +118,16 @@ class Dxa:
 
 
 @dataclass(frozen=True)
+class Imaging:
+    evidence: Evidence
+    at: datetime | None
+    modality: str | None  # MR, XR, CT, DXA
+    ionising: bool
+    hip_region: bool  # a series imaged the hip, femur or pelvis
+    side: Side | None
+
+
+@dataclass(frozen=True)
 class ImagingReport:
     evidence: Evidence
     at: datetime | None
@@ -141,6 +151,7 @@ class PatientContext:
     resolved_toh: list[Evidence] = field(default_factory=list)
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)
     dxa: list[Dxa] = field(default_factory=list)
+    imaging: list[Imaging] = field(default_factory=list)
     reports: list[ImagingReport] = field(default_factory=list)
     risk_medications: list[Evidence] = field(default_factory=list)
 
@@ -195,7 +206,8 @@ def _system_name(system: str) -> str:
     }.get(system, system)
 
 
-def _side_of(resource: Mapping[str, Any]) -> Side | None:
+def _side_of(resource: Mapping[str, Any], concept: Any = None) -> Side | None:
+    """Side from bodySite laterality, else from the ICD-10-CM code's side digit (M25.551 right, M25.552 left)."""
     sites = as_list(resource.get("bodySite"))
     pairs = list(codings(sites))
     if value_set("bilateral").any_in(pairs):
@@ -205,7 +217,7 @@ def _side_of(resource: Mapping[str, Any]) -> Side | None:
         return "bilateral"
     if left or right:
         return "left" if left else "right"
-    for system, code in codings(resource.get("code")):
+    for system, code in codings(concept):
         if system in (ICD10CM, ICD10):
             compact = code.replace(".", "").upper()
             if compact[:4] in ("M255", "M796") and len(compact) >= 6:  # M25.55x / M79.65x: 1 right, 2 left
@@ -250,6 +262,7 @@ class _Builder:
                 self._imaging_study(resource)
         handlers = {
             "Patient": self._patient,
+            "Encounter": self._encounter,
             "Condition": self._condition,
             "Observation": self._observation,
             "Procedure": self._procedure,
@@ -319,11 +332,11 @@ class _Builder:
             )
         for region, name, label in _PAIN_SETS:
             if name in names:
-                side = _side_of(resource)
+                side = _side_of(resource, code)
                 described = _describe(value_set(name), code, f"{label}, {side}" if side else label, onset, "onset ")
                 context.pains.append(Pain(Evidence(reference, described, onset), region, side, onset))
         if "lower_limb_pain" in names and "hip_body_site" in classify(resource.get("bodySite")):
-            side = _side_of(resource)
+            side = _side_of(resource, code)
             label = f"Pain in the hip or thigh, {side}" if side else "Pain in the hip or thigh"
             described = _describe(value_set("lower_limb_pain"), code, label, onset, "onset ")
             context.pains.append(Pain(Evidence(reference, described, onset), "hip", side, onset))
@@ -439,14 +452,37 @@ class _Builder:
 
     def _imaging_study(self, resource: Mapping[str, Any]) -> None:
         reference = reference_of(resource)
-        if reference is None:
+        when = first_date(resource, "started")
+        if reference is None or status_of(resource) in _VOID_STATUS or (when is not None and when > self.now):
             return
+        series = [item for item in as_list(resource.get("series")) if isinstance(item, dict)]
         modalities = list(codings(as_list(resource.get("modality"))))
-        modalities += [pair for series in as_list(resource.get("series")) if isinstance(series, Mapping)
-                       for pair in codings(series.get("modality"))]  # fmt: skip
+        modalities += [pair for item in series for pair in codings(item.get("modality"))]
         kind = _modality_kind(modalities, resource.get("procedureCode"))
         if kind:
             self.studies[reference] = kind
+        ionising = kind in ("XR", "CT", "DXA") or value_set("ionising_modality").any_in(modalities)
+        hip_region = any("hip_body_site" in classify(item.get("bodySite")) for item in series)
+        sides = {_side_of({"bodySite": [item.get("laterality")]}) for item in series} - {None}
+        side: Side | None = "bilateral" if len(sides) > 1 or "bilateral" in sides else next(iter(sides), None)
+        label = {"MR": "MRI", "XR": "Radiograph", "CT": "CT", "DXA": "DXA"}.get(kind or "", "Imaging study")
+        day = f", {when.date().isoformat()}" if when else ""
+        where = (
+            f" of the {side} hip"
+            if hip_region and side in ("left", "right")
+            else (" of the hips" if hip_region else "")
+        )
+        evidence = Evidence(reference, f"{label}{where}{' (ionising)' if ionising else ''}{day}", when)
+        self.context.imaging.append(Imaging(evidence, when, kind, ionising, hip_region, side))
+
+    def _encounter(self, resource: Mapping[str, Any]) -> None:
+        """An encounter's reasons (e.g. hip pain, delivery) count as recorded findings from its start."""
+        reference = reference_of(resource)
+        when = first_date(resource, "period")
+        if reference is None or status_of(resource) in _VOID_STATUS or (when is not None and when > self.now):
+            return
+        for reason in as_list(resource.get("reasonCode")):
+            self._coded(reference, reason, when, resource)
 
     def _diagnosticreport(self, resource: Mapping[str, Any]) -> None:
         reference = reference_of(resource)

@@ -156,3 +156,35 @@ def test_now_must_be_timezone_aware() -> None:
 def test_an_empty_record_gives_no_card() -> None:
     assessment = screen([], NOW)
     assert (assessment.in_population, assessment.outcomes) == (False, ())
+
+
+def test_imaging_studies_are_read_with_modality_site_and_side() -> None:
+    study = {
+        "resourceType": "ImagingStudy",
+        "id": "xr",
+        "status": "available",
+        "started": (NOW - timedelta(days=3)).isoformat(),
+        "series": [
+            {
+                "uid": "1.2.3",
+                "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "DX"},
+                "bodySite": {"system": "http://snomed.info/sct", "code": "24136001"},
+                "laterality": {"system": "http://snomed.info/sct", "code": "7771000"},
+            }
+        ],
+    }
+    [imaging] = build_context([study], NOW).imaging
+    assert (imaging.modality, imaging.ionising, imaging.hip_region, imaging.side) == ("XR", True, True, "left")
+    assert imaging.evidence.description.startswith("Radiograph of the left hip (ionising)")
+
+
+def test_encounter_reasons_count_as_findings() -> None:
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "visit",
+        "status": "finished",
+        "period": {"start": (NOW - timedelta(days=2)).isoformat()},
+        "reasonCode": [{"coding": [{"system": ICD, "code": "M25.552"}]}],
+    }
+    [pain] = build_context([encounter], NOW).pains
+    assert (pain.region, pain.side, pain.evidence.reference) == ("hip", "left", "Encounter/visit")
