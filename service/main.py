@@ -15,9 +15,12 @@ import redis.asyncio as aioredis
 import structlog
 from celery import Celery
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
-from service.api import health
+from service.api import cds, health
+from service.cds.auth import JwtVerifier
+from service.errors import install_error_handlers
 from service.logging import configure_logging
 from service.middleware import RequestContextMiddleware
 from service.settings import Settings, get_settings
@@ -33,6 +36,7 @@ class State(TypedDict):
     redis: aioredis.Redis
     http: httpx.AsyncClient
     celery: Celery
+    verifier: JwtVerifier
 
 
 def _http_client(settings: Settings) -> httpx.AsyncClient:
@@ -64,7 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with _http_client(settings) as http:
             try:
                 log.info("api.started", version=__version__)
-                yield {"settings": settings, "redis": redis, "http": http, "celery": celery}
+                verifier = JwtVerifier(
+                    settings.cds_issuers,
+                    http,
+                    redis,
+                    leeway=settings.jwt_leeway_seconds,
+                    jwks_cache_seconds=settings.jwks_cache_seconds,
+                )
+                yield {"settings": settings, "redis": redis, "http": http, "celery": celery, "verifier": verifier}
             finally:
                 await redis.aclose()
                 celery.close()
@@ -76,8 +87,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Screens pregnant and postpartum women with hip pain for transient osteoporosis of the hip.",
         lifespan=lifespan,
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(cds.router)
     return app
 
 

@@ -20,7 +20,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-__all__ = ["REQUESTS", "REQUEST_LATENCY", "QueueFigures", "render_metrics"]
+__all__ = ["CDS_RESPONSES", "FEEDBACK", "REQUESTS", "REQUEST_LATENCY", "QueueFigures", "render_metrics"]
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series only add noise here
 
@@ -30,6 +30,13 @@ REQUEST_LATENCY = Histogram(
     "HTTP request latency from first byte in to last byte out.",
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+CDS_RESPONSES = Counter(
+    "toh_cds_responses", "CDS Hooks answers by service and where the cards came from.", ["service", "source"]
+)
+FEEDBACK = Counter(
+    "toh_cds_feedback", "CDS Hooks feedback items stored, by service and outcome.", ["service", "outcome"]
 )
 
 

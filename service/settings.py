@@ -5,14 +5,27 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.screening.config import ScreeningConfig
 
-__all__ = ["DEFAULT_REDIS_URL", "Settings", "get_settings"]
+__all__ = ["DEFAULT_REDIS_URL", "IssuerConfig", "Settings", "get_settings"]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class IssuerConfig(BaseModel):
+    """A trusted CDS Client: where its signing keys are (a JWKS URL, or the JWKS itself)."""
+
+    jwks_url: str | None = None
+    jwks: dict[str, object] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> IssuerConfig:
+        if (self.jwks_url is None) == (self.jwks is None):
+            raise ValueError("give exactly one of jwks_url or jwks")
+        return self
 
 
 class Settings(BaseSettings):
@@ -59,11 +72,34 @@ class Settings(BaseSettings):
 
     # CDS Hooks.
     cds_require_auth: bool = Field(default=True, description="Verify CDS Hooks JWTs. Never false in production.")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="This service's URL as EHRs call it: JWT `aud` is checked against it.",
+    )
+    cds_issuers: dict[str, IssuerConfig] = Field(
+        default_factory=dict, description='JSON: {"<iss>": {"jwks_url": "..."} or {"jwks": {...}}}'
+    )
+    fhir_server_allowlist: list[str] = Field(
+        default_factory=list, description="JSON list of FHIR base URLs the service may call from a hook."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="JSON list of browser origins allowed (CORS).")
+    cds_max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Larger hook or feedback bodies get 413.")
+    prefetch_max_pages: int = Field(default=20, ge=1, description="Most `next` pages followed per prefetch query.")
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwks_cache_seconds: int = Field(default=300, ge=0)
+    card_cache_max_age_seconds: int = Field(
+        default=21_600, ge=0, description="Precomputed cards older than this are recomputed inline."
+    )
 
-    @field_validator("fhir_base_url")
+    @field_validator("fhir_base_url", "public_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("fhir_server_allowlist")
+    @classmethod
+    def _normalise_bases(cls, values: list[str]) -> list[str]:
+        return [value.rstrip("/") for value in values]
 
     @field_validator("log_level")
     @classmethod

@@ -2,11 +2,71 @@
 
 from __future__ import annotations
 
-__all__ = ["TASK_OUTCOMES_KEY", "task_outcome_field"]
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "FEEDBACK_STREAM",
+    "RECORD_FEEDBACK",
+    "TASK_OUTCOMES_KEY",
+    "cards_entry",
+    "cards_key",
+    "fresh_cards",
+    "task_outcome_field",
+]
 
 # Hash: "<task name>|<outcome>" -> count. Workers (any number of processes) HINCRBY; /metrics reads it.
 TASK_OUTCOMES_KEY = "toh:metrics:task-outcomes"
+# Stream of CDS Hooks feedback, one entry per distinct feedback item (AOF keeps it across restarts).
+FEEDBACK_STREAM = "toh:feedback"
+FEEDBACK_SEEN_SECONDS = 30 * 86400
+
+# KEYS[1] seen-marker, KEYS[2] stream; ARGV[1] ttl, then field/value pairs. Marks and appends atomically, so a
+# duplicate is never stored twice and a first delivery is never lost between the two steps.
+RECORD_FEEDBACK = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+  return 1
+end
+return 0
+"""
 
 
 def task_outcome_field(task: str, outcome: str) -> str:
     return f"{task}|{outcome}"
+
+
+def cards_key(fhir_base: str, patient_id: str) -> str:
+    """Precomputed cards of one patient on one FHIR server (patient ids are only unique per server)."""
+    digest = hashlib.sha256(fhir_base.rstrip("/").encode()).hexdigest()[:16]
+    return f"toh:cards:{digest}:{patient_id}"
+
+
+def cards_entry(cards: list[dict[str, Any]], *, evaluated_at: datetime, rules_version: str, fingerprint: str) -> str:
+    return json.dumps(
+        {
+            "cards": cards,
+            "evaluated_at": evaluated_at.timestamp(),
+            "rules_version": rules_version,
+            "fingerprint": fingerprint,
+        },
+        separators=(",", ":"),
+    )
+
+
+def fresh_cards(
+    raw: bytes | str | None, *, now: datetime, rules_version: str, max_age_seconds: int
+) -> list[Any] | None:
+    """The cached cards if they were made by these rules recently enough, else None (screen again)."""
+    if raw is None:
+        return None
+    try:
+        entry = json.loads(raw)
+        cards, evaluated_at = entry["cards"], float(entry["evaluated_at"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if entry.get("rules_version") != rules_version or not isinstance(cards, list):
+        return None
+    return cards if 0 <= now.timestamp() - evaluated_at <= max_age_seconds else None

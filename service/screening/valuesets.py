@@ -11,7 +11,7 @@ from typing import Any
 
 from service.screening.fhir import Coding, codings
 
-__all__ = ["SYSTEMS", "DxaCode", "ValueSet", "classify", "dxa_codes", "value_set"]
+__all__ = ["SYSTEMS", "DxaCode", "ValueSet", "classify", "dxa_codes", "observation_loinc_codes", "value_set"]
 
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -142,3 +142,16 @@ def classify(concepts: Any) -> frozenset[str]:
     for system, code in codings(concepts):
         found |= _memberships(system, code)
     return found
+
+
+OBSERVATION_SETS = (
+    "pregnancy_status", "estimated_delivery_date", "gestational_age_weeks", "gestational_age_days", "delivery_date",
+    "pain_score", "crp", "esr", "wbc", "calcium", "phosphate", "vitamin_d", "body_temperature", "bmi",
+)  # fmt: skip
+
+
+@cache
+def observation_loinc_codes() -> tuple[str, ...]:
+    """Every LOINC code the screening reads from Observations: the filter of the observations prefetch."""
+    codes = {code for name in OBSERVATION_SETS for system, code in value_set(name).exact if system == LOINC}
+    return tuple(sorted(codes | set(dxa_codes())))

@@ -1,0 +1,71 @@
+"""CDS Hooks 2.0 routes: discovery, the three services, and feedback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service.api.deps import HttpDep, RedisDep, SettingsDep
+from service.cds.feedback import parse_feedback, store_feedback
+from service.cds.hooks import answer_hook
+from service.cds.request import parse_hook_request, read_json_body
+from service.cds.services import SERVICES, CdsService, discovery
+from service.errors import ProblemError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["cds-hooks"])
+
+_JSON_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+}
+
+
+def _service(service_id: str) -> CdsService:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise ProblemError(404, f"No CDS service {service_id!r}; GET /cds-services lists them")
+    return service
+
+
+async def _authenticate(request: Request, settings: SettingsDep, path: str) -> None:
+    if settings.cds_require_auth:
+        await request.state.verifier.verify(request.headers.get("authorization"), settings.public_base_url + path)
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery: the services, their hooks and prefetch templates.")
+async def cds_discovery() -> dict[str, Any]:
+    return discovery()
+
+
+@router.post(
+    "/cds-services/{service_id}",
+    summary="Call a CDS service: cards for the hook's patient and draft orders.",
+    openapi_extra=_JSON_BODY,
+    responses={400: {}, 401: {}, 404: {}, 412: {}, 413: {}, 415: {}},
+)
+async def call_service(
+    service_id: str, request: Request, settings: SettingsDep, http: HttpDep, redis: RedisDep
+) -> JSONResponse:
+    service = _service(service_id)
+    await _authenticate(request, settings, f"/cds-services/{service_id}")
+    hook_request = parse_hook_request(service, await read_json_body(request, settings.cds_max_body_bytes))
+    body = await answer_hook(service, hook_request, settings=settings, http=http, redis=redis, now=datetime.now(UTC))
+    return JSONResponse(body)
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="Feedback on cards: accepted suggestions and override reasons.",
+    openapi_extra=_JSON_BODY,
+    responses={400: {}, 401: {}, 404: {}, 413: {}, 415: {}, 503: {}},
+)
+async def feedback(service_id: str, request: Request, settings: SettingsDep, redis: RedisDep) -> JSONResponse:
+    _service(service_id)
+    await _authenticate(request, settings, f"/cds-services/{service_id}/feedback")
+    batch = parse_feedback(await read_json_body(request, settings.cds_max_body_bytes))
+    stored, duplicates = await store_feedback(redis, service_id, batch, datetime.now(UTC))
+    return JSONResponse({"stored": stored, "duplicates": duplicates})

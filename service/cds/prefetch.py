@@ -1,0 +1,197 @@
+"""The patient's record for a hook: what the CDS Client prefetched, and the rest fetched from its FHIR server.
+
+Per CDS Hooks 2.0 (#prefetch-template): a key that is absent was not satisfied, so we fetch it ourselves from
+`fhirServer` with the `fhirAuthorization` token; `null` means there is no data; an OperationOutcome means the client
+hit an error, so we fetch it too. When data is missing and cannot be fetched, the hook answers 412.
+
+Nothing is ever sent to a FHIR server that is not allowlisted, and `next` links are only followed on the same
+server. The access token is used for this request only: never stored, never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import structlog
+
+from service.cds.request import HookRequest
+from service.cds.services import PREFETCH
+from service.errors import ProblemError
+from service.screening.fhir import reference_id
+
+__all__ = ["Record", "gather_record", "is_allowlisted"]
+
+log = structlog.get_logger("toh.cds.prefetch")
+
+
+@dataclass
+class Record:
+    resources: list[dict[str, Any]]
+    fetched: list[str]  # prefetch keys we fetched ourselves
+
+
+class _Unavailable(Exception):
+    pass
+
+
+def is_allowlisted(fhir_server: str, allowlist: Iterable[str]) -> bool:
+    """Exact base URL match (scheme, host, port and path), so no other host, port or path is ever reached."""
+    return fhir_server.rstrip("/") in {base.rstrip("/") for base in allowlist}
+
+
+def _render(template: str, hook_request: HookRequest) -> str:
+    return template.replace("{{context.patientId}}", quote(hook_request.patient_id, safe=""))
+
+
+def _is_outcome(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+
+
+def _entries(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        e["resource"]
+        for e in bundle.get("entry") or []
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict) and not _is_outcome(e["resource"])
+    ]
+
+
+def _next_link(bundle: Mapping[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            url: str = link["url"]
+            return url
+    return None
+
+
+class _Fetcher:
+    def __init__(self, http: httpx.AsyncClient, hook_request: HookRequest, max_pages: int) -> None:
+        assert hook_request.fhirServer is not None
+        self.http = http
+        self.base = hook_request.fhirServer
+        self.max_pages = max_pages
+        self.headers = {"Accept": "application/fhir+json"}
+        if hook_request.fhirAuthorization is not None:
+            self.headers["Authorization"] = f"Bearer {hook_request.fhirAuthorization.access_token}"
+
+    async def get(self, url: str) -> httpx.Response:
+        if not url.startswith(self.base + "/"):
+            raise _Unavailable("a link points outside the fhirServer")
+        try:
+            return await self.http.get(url, headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise _Unavailable(f"{type(exc).__name__} from the fhirServer") from None
+
+    async def read(self, query: str) -> list[dict[str, Any]]:
+        response = await self.get(f"{self.base}/{query}")
+        if response.status_code in (404, 410):
+            return []
+        if response.status_code != 200:
+            raise _Unavailable(f"the fhirServer answered {response.status_code} to a read")
+        return [_json(response)]
+
+    async def search(self, query: str) -> list[dict[str, Any]]:
+        return await self.pages(await self.get(f"{self.base}/{query}"))
+
+    async def pages(
+        self, response: httpx.Response | None, first: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Entries of a searchset and its `next` pages, up to the page cap."""
+        resources: list[dict[str, Any]] = []
+        bundle = first
+        for _ in range(self.max_pages):
+            if bundle is None:
+                assert response is not None
+                if response.status_code != 200:
+                    raise _Unavailable(f"the fhirServer answered {response.status_code} to a search")
+                bundle = _json(response)
+            resources += _entries(bundle)
+            following = _next_link(bundle)
+            if following is None:
+                return resources
+            response, bundle = await self.get(following), None
+        raise _Unavailable(f"more than {self.max_pages} pages")
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise _Unavailable("the fhirServer answered with something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise _Unavailable("the fhirServer answered with something that is not a resource")
+    return body
+
+
+def _about_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
+    """Keep only the patient's own data: a client that prefetches the wrong patient must not produce cards."""
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id") == patient_id
+    for field in ("subject", "patient"):
+        if field in resource:
+            return reference_id(resource[field]) == patient_id
+    return True
+
+
+async def gather_record(
+    hook_request: HookRequest, http: httpx.AsyncClient, allowlist: list[str], max_pages: int
+) -> Record:
+    prefetch = hook_request.prefetch or {}
+    resources: list[dict[str, Any]] = []
+    to_fetch: dict[str, str] = {}  # key -> query
+    paged: dict[str, dict[str, Any]] = {}  # key -> a prefetched Bundle with a next link
+    for key, template in PREFETCH.items():
+        value = prefetch.get(key) if key in prefetch else ...
+        if value is None:
+            continue  # the client says: no data
+        if value is ... or _is_outcome(value) or not isinstance(value, dict):
+            to_fetch[key] = _render(template, hook_request)
+        elif value.get("resourceType") == "Bundle":
+            if _next_link(value) is not None:
+                paged[key] = value
+            else:
+                resources += _entries(value)
+        else:
+            resources.append(value)
+    if to_fetch or paged:
+        resources += await _fetch(hook_request, http, allowlist, max_pages, to_fetch, paged)
+    patient_id = hook_request.patient_id
+    own = [r for r in resources if _about_patient(r, patient_id)]
+    if len(own) < len(resources):
+        log.warning("cds.prefetch_other_patient_dropped", dropped=len(resources) - len(own))
+    return Record(own, sorted(to_fetch))
+
+
+async def _fetch(
+    hook_request: HookRequest,
+    http: httpx.AsyncClient,
+    allowlist: list[str],
+    max_pages: int,
+    to_fetch: dict[str, str],
+    paged: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    keys = sorted({*to_fetch, *paged})
+    if hook_request.fhirServer is None:
+        raise ProblemError(412, f"Prefetch missing for {', '.join(keys)} and no fhirServer to fetch it from")
+    if not is_allowlisted(hook_request.fhirServer, allowlist):
+        raise ProblemError(
+            412,
+            f"Prefetch missing for {', '.join(keys)}; fhirServer is not on this service's allowlist, so it is never contacted",
+        )
+    fetcher = _Fetcher(http, hook_request, max_pages)
+    jobs = [fetcher.read(query) if "?" not in query else fetcher.search(query) for query in to_fetch.values()]
+    jobs += [fetcher.pages(None, first=bundle) for bundle in paged.values()]
+    try:
+        async with asyncio.TaskGroup() as group:  # the first failure cancels the other fetches
+            tasks = [group.create_task(job) for job in jobs]
+    except ExceptionGroup as errors:
+        unavailable = errors.subgroup(_Unavailable)
+        if unavailable is None:
+            raise
+        reason = unavailable.exceptions[0]
+        raise ProblemError(412, f"Could not fetch {', '.join(keys)} from the fhirServer: {reason}") from None
+    return [resource for task in tasks for resource in task.result()]

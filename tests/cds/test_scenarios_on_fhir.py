@@ -1,0 +1,61 @@
+"""Acceptance: against sekmet-fhir holding every scenario patient, each gives its expected cards both with full
+prefetch (filled by executing our own discovery templates, as an EHR would) and with no prefetch (we fetch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fixtures.scenarios import SCENARIOS
+from tests.cds.conftest import Loaded
+from tests.cds_rules import response_errors
+
+ORDER_TOPICS = {"imaging-safety", "antiresorptive-caution"}
+CASES = [s.id for s in SCENARIOS if not s.config]
+
+
+def topics(body: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(card["source"]["topic"]["code"], card["indicator"]) for card in body["cards"]]
+
+
+def expected(loaded: Loaded, *, with_orders: bool) -> list[tuple[str, str]]:
+    return [(e.topic, e.indicator) for e in loaded.scenario.expected if with_orders or e.topic not in ORDER_TOPICS]
+
+
+def draft_bundle(loaded: Loaded) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in loaded.drafts]}
+
+
+@pytest.mark.parametrize("prefetched", [True, False], ids=["prefetch", "fetched"])
+@pytest.mark.parametrize("scenario_id", CASES)
+def test_patient_view_against_the_fhir_server(
+    scenario_id: str, prefetched: bool, loaded_fhir: dict[str, Loaded], fhir_server: str, make_client: Any
+) -> None:
+    loaded = loaded_fhir[scenario_id]
+    _, client = make_client(fhir_server_allowlist=[fhir_server])
+    service = client.discover()["toh-patient-view"]
+    context = {"userId": "Practitioner/dr-1", "patientId": loaded.patient_id}
+    prefetch = client.fill_prefetch(service, fhir_server, context) if prefetched else None
+    response = client.call("toh-patient-view", "patient-view", context, prefetch=prefetch, fhir_server=fhir_server)
+    assert response.status_code == 200, response.text
+    assert response_errors(response.json()) == []
+    assert topics(response.json()) == expected(loaded, with_orders=False)
+
+
+@pytest.mark.parametrize("prefetched", [True, False], ids=["prefetch", "fetched"])
+@pytest.mark.parametrize(
+    "scenario_id", [s.id for s in SCENARIOS if any(r for r in s.expected if r.topic in ORDER_TOPICS)]
+)
+def test_order_sign_against_the_fhir_server(
+    scenario_id: str, prefetched: bool, loaded_fhir: dict[str, Loaded], fhir_server: str, make_client: Any
+) -> None:
+    loaded = loaded_fhir[scenario_id]
+    _, client = make_client(fhir_server_allowlist=[fhir_server])
+    service = client.discover()["toh-order-sign"]
+    context = {"userId": "Practitioner/dr-1", "patientId": loaded.patient_id, "draftOrders": draft_bundle(loaded)}
+    prefetch = client.fill_prefetch(service, fhir_server, context) if prefetched else None
+    response = client.call("toh-order-sign", "order-sign", context, prefetch=prefetch, fhir_server=fhir_server)
+    assert response.status_code == 200, response.text
+    assert response_errors(response.json()) == []
+    assert topics(response.json()) == expected(loaded, with_orders=True)
