@@ -97,11 +97,11 @@ def attacks(keys: Keys) -> dict[str, Callable[[str], str]]:
         "missing-exp": lambda aud: sign(aud, exp=None),
         "es256-claimed-for-a-p384-key": lambda aud: jwt.encode(
             claims(aud), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "ec-1"}
-        ),  # fmt: skip
+        ),
         "tampered-payload": tampered,
         "foreign-jku": lambda aud: jwt.encode(
             claims(aud), keys.ec, algorithm="ES384", headers={"kid": "ec-1", "jku": "https://attacker.example/jwks"}
-        ),  # fmt: skip
+        ),
         "not-a-jwt": lambda aud: "not.a.jwt",
     }
 
@@ -117,12 +117,19 @@ def test_valid_tokens_are_accepted(endpoint: str, signer: str, keys: Keys, make_
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
-@pytest.mark.parametrize("attack", [
+ATTACKS = (
     "alg-none", "hs256-with-public-key", "expired", "issued-in-the-future", "lives-longer-than-an-hour", "wrong-aud",
     "unknown-iss", "unknown-kid", "wrong-key-for-kid", "missing-jti", "missing-exp", "es256-claimed-for-a-p384-key",
     "tampered-payload", "foreign-jku", "not-a-jwt",
-])  # fmt: skip
+)  # fmt: skip
+
+
+def test_the_attack_list_is_the_attacks_defined(keys: Keys) -> None:
+    assert set(ATTACKS) == set(attacks(keys))
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("attack", ATTACKS)
 def test_every_attack_gets_a_bare_401(endpoint: str, attack: str, keys: Keys, make_client: Any) -> None:
     client, _ = make_client()
     token = attacks(keys)[attack](f"{BASE}/cds-services/{endpoint}")
