@@ -7,13 +7,14 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 SEKMET_VENV := .venv-sekmet
+HEALTHCHAIN_VENV := .venv-healthchain
 
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: setup run test lint typecheck pytest bench fixtures lock clean
 
-setup: $(VENV)/.synced $(SEKMET_VENV)/.synced
+setup: $(VENV)/.synced $(SEKMET_VENV)/.synced $(HEALTHCHAIN_VENV)/.synced
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,6 +29,12 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 $(SEKMET_VENV)/.synced: tests/peers/sekmet-requirements.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SEKMET_VENV)
 	$(UV) pip install --quiet --python $(SEKMET_VENV)/bin/python --require-hashes -r $<
+	touch $@
+
+# HealthChain's sandbox client, a CDS Hooks caller the tests point at our API (its pins clash with ours).
+$(HEALTHCHAIN_VENV)/.synced: tests/peers/healthchain-requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(HEALTHCHAIN_VENV)
+	$(UV) pip install --quiet --python $(HEALTHCHAIN_VENV)/bin/python --require-hashes -r $<
 	touch $@
 
 run: $(VENV)/.synced
@@ -56,6 +63,7 @@ fixtures: $(VENV)/.synced
 lock: | $(UV)
 	$(UV) lock
 	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes tests/peers/sekmet.in -o tests/peers/sekmet-requirements.txt
+	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes tests/peers/healthchain.in -o tests/peers/healthchain-requirements.txt
 
 clean:
-	rm -rf $(TOOLS) $(VENV) $(SEKMET_VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(TOOLS) $(VENV) $(SEKMET_VENV) $(HEALTHCHAIN_VENV) .data .mypy_cache .ruff_cache .pytest_cache
