@@ -52,9 +52,10 @@ pytest: setup
 
 test: lint typecheck pytest
 
-# Benchmarks, never timed tests: figures go to bench/results/.
+# Benchmarks, never timed tests: figures go to bench/results/. wrk (Debian package) is used when installed.
 bench: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.screening
+	$(VENV)/bin/python -m bench.cds_hooks
 
 # Rewrite fixtures/scenarios/ from fixtures/scenarios.py (a test checks they agree).
 fixtures: $(VENV)/.synced

@@ -7,6 +7,7 @@ redacted as a last line of defence, but the rule is simpler: never pass resource
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -37,6 +38,12 @@ def redact_sensitive(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> M
     return event_dict
 
 
+def _add_pid(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Not CallsiteParameterAdder: it inspects stack frames on every line, and only the pid is wanted here.
+    event_dict["process"] = os.getpid()
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True, process: str = "api") -> None:
     """Send structlog and stdlib records to stderr, one line each, tagged with the process role."""
     shared: list[structlog.types.Processor] = [
@@ -44,7 +51,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True, process: str = 
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.CallsiteParameterAdder({structlog.processors.CallsiteParameter.PROCESS}),
+        _add_pid,
         redact_sensitive,
     ]
     renderer: structlog.types.Processor = (

@@ -1,4 +1,8 @@
-"""Request-scoped access to what the lifespan owns, as Annotated aliases."""
+"""Request-scoped access to what the lifespan owns, as Annotated aliases.
+
+The providers are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool, a thread hop
+per dependency per request for what is only an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +18,22 @@ from service.settings import Settings
 __all__ = ["CeleryDep", "HttpDep", "RedisDep", "SettingsDep"]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def _redis(request: Request) -> aioredis.Redis:
+async def _redis(request: Request) -> aioredis.Redis:
     client: aioredis.Redis = request.state.redis
     return client
 
 
-def _http(request: Request) -> httpx.AsyncClient:
+async def _http(request: Request) -> httpx.AsyncClient:
     client: httpx.AsyncClient = request.state.http
     return client
 
 
-def _celery(request: Request) -> Celery:
+async def _celery(request: Request) -> Celery:
     celery: Celery = request.state.celery
     return celery
 
