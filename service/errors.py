@@ -7,6 +7,7 @@ Unauthorized                              -> bare 401: a caller that fails authe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ProblemError", "Unauthorized", "install_error_handlers", "operation_outcome"]
+__all__ = ["ProblemError", "Unauthorized", "install_error_handlers", "operation_outcome", "validation_messages"]
 
 FHIR_JSON = "application/fhir+json"
 _ISSUE_CODES = {400: "invalid", 404: "not-found", 405: "not-supported", 412: "incomplete", 413: "too-long",
@@ -47,9 +48,10 @@ def _problem_response(status: int, *messages: str, code: str, headers: dict[str,
     )
 
 
-def _validation_messages(exc: RequestValidationError) -> list[str]:
+def validation_messages(errors: Sequence[Any]) -> list[str]:
+    """One line per pydantic error, "where: what", without the offending input (it may hold a token or PHI)."""
     messages = []
-    for error in exc.errors():
+    for error in errors:
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         messages.append(f"{where}: {error.get('msg', 'invalid')}")
     return messages or ["invalid request"]
@@ -62,7 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def invalid(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return _problem_response(400, *_validation_messages(exc), code="invalid")
+        return _problem_response(400, *validation_messages(exc.errors()), code="invalid")
 
     async def unauthorized(_: Request, __: Exception) -> Response:
         return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from redis.exceptions import RedisError
 
-from service.errors import ProblemError
+from service.errors import ProblemError, validation_messages
 from service.metrics import FEEDBACK
 from service.store import FEEDBACK_SEEN_SECONDS, FEEDBACK_STREAM, RECORD_FEEDBACK
 
@@ -69,8 +69,7 @@ def parse_feedback(body: bytes) -> FeedbackBatch:
     try:
         return FeedbackBatch.model_validate_json(body)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()]
-        raise ProblemError(400, *problems) from None
+        raise ProblemError(400, *validation_messages(exc.errors())) from None
 
 
 def _fields(service_id: str, item: _Feedback, received: datetime) -> dict[str, str]:

@@ -14,7 +14,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from service.cds.services import CdsService
-from service.errors import ProblemError
+from service.errors import ProblemError, validation_messages
 
 __all__ = ["FhirAuthorization", "HookRequest", "parse_hook_request", "read_json_body"]
 
@@ -90,10 +90,6 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _problems(error: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()]
-
-
 def _check_context(service: CdsService, context: dict[str, Any]) -> list[str]:
     problems = [
         f"context.{name} is required for {service.hook}" for name in service.required_context if name not in context
@@ -120,7 +116,7 @@ def parse_hook_request(service: CdsService, body: bytes) -> HookRequest:
     try:
         hook_request = HookRequest.model_validate_json(body)
     except ValidationError as exc:
-        raise ProblemError(400, *_problems(exc)) from None
+        raise ProblemError(400, *validation_messages(exc.errors())) from None
     problems = []
     if hook_request.hook != service.hook:
         problems.append(f"hook is {hook_request.hook!r}, but {service.id} answers {service.hook!r}")

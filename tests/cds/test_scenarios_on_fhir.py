@@ -27,20 +27,28 @@ def draft_bundle(loaded: Loaded) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in loaded.drafts]}
 
 
+def cards_from_fhir(
+    make_client: Any, fhir_server: str, service_id: str, context: dict[str, Any], prefetched: bool
+) -> list[tuple[str, str]]:
+    """Call a service as an EHR would: prefetch filled by executing its discovery templates, or none at all."""
+    _, client = make_client(fhir_server_allowlist=[fhir_server])
+    service = client.discover()[service_id]
+    prefetch = client.fill_prefetch(service, fhir_server, context) if prefetched else None
+    response = client.call(service_id, service["hook"], context, prefetch=prefetch, fhir_server=fhir_server)
+    assert response.status_code == 200, response.text
+    assert response_errors(response.json()) == []
+    return topics(response.json())
+
+
 @pytest.mark.parametrize("prefetched", [True, False], ids=["prefetch", "fetched"])
 @pytest.mark.parametrize("scenario_id", CASES)
 def test_patient_view_against_the_fhir_server(
     scenario_id: str, prefetched: bool, loaded_fhir: dict[str, Loaded], fhir_server: str, make_client: Any
 ) -> None:
     loaded = loaded_fhir[scenario_id]
-    _, client = make_client(fhir_server_allowlist=[fhir_server])
-    service = client.discover()["toh-patient-view"]
     context = {"userId": "Practitioner/dr-1", "patientId": loaded.patient_id}
-    prefetch = client.fill_prefetch(service, fhir_server, context) if prefetched else None
-    response = client.call("toh-patient-view", "patient-view", context, prefetch=prefetch, fhir_server=fhir_server)
-    assert response.status_code == 200, response.text
-    assert response_errors(response.json()) == []
-    assert topics(response.json()) == expected(loaded, with_orders=False)
+    shown = cards_from_fhir(make_client, fhir_server, "toh-patient-view", context, prefetched)
+    assert shown == expected(loaded, with_orders=False)
 
 
 @pytest.mark.parametrize("prefetched", [True, False], ids=["prefetch", "fetched"])
@@ -51,11 +59,6 @@ def test_order_sign_against_the_fhir_server(
     scenario_id: str, prefetched: bool, loaded_fhir: dict[str, Loaded], fhir_server: str, make_client: Any
 ) -> None:
     loaded = loaded_fhir[scenario_id]
-    _, client = make_client(fhir_server_allowlist=[fhir_server])
-    service = client.discover()["toh-order-sign"]
     context = {"userId": "Practitioner/dr-1", "patientId": loaded.patient_id, "draftOrders": draft_bundle(loaded)}
-    prefetch = client.fill_prefetch(service, fhir_server, context) if prefetched else None
-    response = client.call("toh-order-sign", "order-sign", context, prefetch=prefetch, fhir_server=fhir_server)
-    assert response.status_code == 200, response.text
-    assert response_errors(response.json()) == []
-    assert topics(response.json()) == expected(loaded, with_orders=True)
+    shown = cards_from_fhir(make_client, fhir_server, "toh-order-sign", context, prefetched)
+    assert shown == expected(loaded, with_orders=True)
