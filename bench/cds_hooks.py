@@ -123,13 +123,15 @@ def main() -> dict[str, Any]:
         env.update(TOH_REDIS_URL=redis.url, TOH_PUBLIC_BASE_URL=f"http://127.0.0.1:{service_port}",
                    TOH_CDS_ISSUERS=json.dumps({ISSUER: {"jwks": jwks}}))  # fmt: skip
         service = start([sys.executable, "-m", "service.cli", "api", "--port", str(service_port)], env, service_port)
+        bare_env = dict(env, TOH_BENCH_PUBLIC_JWK=json.dumps(jwks["keys"][0]))
         bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port),
-                                 "--no-access-log", "--log-level", "warning"], stdout=subprocess.DEVNULL)  # fmt: skip
+                                 "--no-access-log", "--log-level", "warning"], env=bare_env, stdout=subprocess.DEVNULL)  # fmt: skip
         time.sleep(2)  # the bare app has no /livez; its start is not on the measured path
         try:
             service_url = f"http://127.0.0.1:{service_port}/cds-services/toh-patient-view"
             bare_url = f"http://127.0.0.1:{bare_port}/cds-services/toh-patient-view"
-            runs: dict[str, list[dict[str, float]]] = {"service": [], "bare": []}
+            bare_jwt_url = f"http://127.0.0.1:{bare_port}/jwt/cds-services/toh-patient-view"
+            runs: dict[str, list[dict[str, float]]] = {"service": [], "bare": [], "bare_with_jwt": []}
             generator = "wrk" if shutil.which("wrk") else "asyncio-httpx"
 
             def measure(url: str, tokens: list[str] | None) -> dict[str, float]:
@@ -142,6 +144,9 @@ def main() -> dict[str, Any]:
                 tokens = [signer.token(service_url) for _ in range(int(SECONDS * 4000))]
                 runs["service"].append(measure(service_url, tokens))
                 runs["bare"].append(measure(bare_url, None))
+                runs["bare_with_jwt"].append(
+                    measure(bare_jwt_url, [signer.token(service_url) for _ in range(int(SECONDS * 4000))])
+                )
         finally:
             for process in (service, bare):
                 process.terminate()
@@ -156,6 +161,10 @@ def main() -> dict[str, Any]:
         "body_bytes": len(body),
         "service": median["service"],
         "bare_handler": median["bare"],
+        "bare_handler_verifying_jwt": median["bare_with_jwt"],
+        "ratio_to_bare_with_jwt": round(
+            median["service"]["requests_per_second"] / median["bare_with_jwt"]["requests_per_second"], 3
+        ),
         "throughput_ratio": round(median["service"]["requests_per_second"] / median["bare"]["requests_per_second"], 3),
         "targets": {"throughput_ratio": 0.5, "p99_ms": 50},
         "runs": runs,
