@@ -89,6 +89,64 @@ def _hook(args: argparse.Namespace) -> int:
     return 0 if response.status_code == 200 else 1
 
 
+def _subscribe(args: argparse.Namespace) -> int:
+    import httpx
+
+    from service.fhir.subscribe import subscribe
+
+    settings = get_settings()
+    token = args.token or (settings.notify_token.get_secret_value() if settings.notify_token else None)
+    if not token:
+        print(
+            "a notify token is needed: --token or TOH_NOTIFY_TOKEN (the API refuses notifications without it)",
+            file=sys.stderr,
+        )
+        return 2
+    with httpx.Client(timeout=30) as http:
+        for reference, status in subscribe(
+            http, args.fhir_base.rstrip("/"), args.endpoint, mode=args.mode, payload=args.payload, token=token,
+            heartbeat=args.heartbeat,
+        ):  # fmt: skip
+            print(f"{reference}: {status}")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import httpx
+
+    from service.fhir.subscribe import as_transaction
+
+    failed = 0
+    with httpx.Client(timeout=60) as http:
+        for done, name in enumerate(args.files, start=1):
+            bundle = as_transaction(json.loads(Path(name).read_text()))
+            response = http.post(
+                args.fhir_base.rstrip("/"), json=bundle, headers={"Content-Type": "application/fhir+json"}
+            )
+            ok = response.status_code in (200, 201)
+            failed += not ok
+            bar = "#" * (20 * done // len(args.files))
+            print(f"\r[{bar:<20}] {done}/{len(args.files)} {Path(name).name} {'ok' if ok else response.status_code}",
+                  end="" if ok and done < len(args.files) else "\n", file=sys.stderr, flush=True)  # fmt: skip
+    return 1 if failed else 0
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    import redis
+
+    from service.store import DEAD_LETTERS_KEY
+
+    client = redis.Redis.from_url(get_settings().effective_redis_url)
+    for raw in client.lrange(DEAD_LETTERS_KEY, 0, -1):  # type: ignore[union-attr]
+        print(raw.decode())
+    if args.clear:
+        client.delete(DEAD_LETTERS_KEY)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="toh-cds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--kid", default="cli-1", help="JWT kid")
     hook.add_argument("--alg", default="ES384", choices=["ES384", "RS384", "ES256", "RS256"])
     hook.set_defaults(handler=_hook)
+    sub = commands.add_parser("subscribe", help="create the topics and Subscriptions a FHIR server needs (idempotent)")
+    sub.add_argument("--fhir-base", required=True)
+    sub.add_argument(
+        "--endpoint", required=True, help="our notification URL, e.g. https://toh.example/fhir/notifications"
+    )
+    sub.add_argument("--mode", choices=["backport", "classic"], default="backport")
+    sub.add_argument("--payload", choices=["full-resource", "id-only", "empty"], default="full-resource")
+    sub.add_argument("--heartbeat", type=int, help="backport heartbeat period in seconds")
+    sub.add_argument("--token", help="bearer token the server sends (default TOH_NOTIFY_TOKEN)")
+    sub.set_defaults(handler=_subscribe)
+    load = commands.add_parser("load", help="post Bundles (fixtures) to a FHIR server as transactions")
+    load.add_argument("files", nargs="+")
+    load.add_argument("--fhir-base", required=True)
+    load.set_defaults(handler=_load)
+    dead = commands.add_parser("dead-letters", help="list work that failed permanently, with its reason")
+    dead.add_argument("--clear", action="store_true", help="remove them after listing")
+    dead.set_defaults(handler=_dead_letters)
     return parser
 
 

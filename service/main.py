@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
-from service.api import cds, health
+from service.api import cds, health, notifications
 from service.cds.auth import JwtVerifier
 from service.errors import install_error_handlers
 from service.logging import configure_logging
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        if settings.notify_token is None:
+            log.warning("notify.no_token", detail="TOH_NOTIFY_TOKEN is unset: every notification is refused (401)")
         if not settings.cds_require_auth:
             log.warning("cds.auth_disabled", detail="TOH_CDS_REQUIRE_AUTH=false: CDS Hooks JWTs are NOT verified")
         redis = aioredis.Redis.from_url(
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(cds.router)
+    app.include_router(notifications.router)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.screening.config import ScreeningConfig
@@ -48,6 +48,7 @@ class Settings(BaseSettings):
 
     # Peers.
     fhir_base_url: str | None = Field(default=None, description="FHIR server the workers read and write.")
+    fhir_bearer_token: SecretStr | None = Field(default=None, description="Static bearer token for that FHIR server.")
     http_timeout: float = Field(default=10.0, gt=0, description="Seconds of inactivity before an HTTP call fails.")
     http_connect_timeout: float = Field(default=3.0, gt=0)
     http_max_connections: int = Field(default=50, ge=1)
@@ -66,6 +67,15 @@ class Settings(BaseSettings):
     ready_worker_timeout: float = Field(default=1.0, gt=0, description="Seconds /readyz waits for a worker.")
     ready_fhir_timeout: float = Field(default=2.0, gt=0, description="Seconds /readyz waits for FHIR /metadata.")
     shutdown_timeout: float = Field(default=15.0, gt=0, description="Seconds `toh-cds run` waits per child.")
+
+    # Subscription notifications and the work they start.
+    notify_token: SecretStr | None = Field(
+        default=None, description="Bearer token FHIR servers send (Subscription channel header). Unset: all refused."
+    )
+    notify_max_body_bytes: int = Field(default=10_000_000, ge=1024, description="Larger notifications get 413.")
+    coalesce_seconds: float = Field(
+        default=0.2, ge=0, description="Notifications for one patient within this window make one screening."
+    )
 
     # Clinical thresholds: TOH_SCREENING__<FIELD>, see service/screening/config.py.
     screening: ScreeningConfig = Field(default_factory=ScreeningConfig)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "DEAD_LETTERS_KEY",
     "FEEDBACK_STREAM",
     "RECORD_FEEDBACK",
     "TASK_OUTCOMES_KEY",
@@ -19,6 +20,8 @@ __all__ = [
 
 # Hash: "<task name>|<outcome>" -> count. Workers (any number of processes) HINCRBY; /metrics reads it.
 TASK_OUTCOMES_KEY = "toh:metrics:task-outcomes"
+# List of JSON records: work that failed permanently (a 4xx from the FHIR server), with the reason.
+DEAD_LETTERS_KEY = "toh:dead-letters"
 # Stream of CDS Hooks feedback, one entry per distinct feedback item (AOF keeps it across restarts).
 FEEDBACK_STREAM = "toh:feedback"
 FEEDBACK_SEEN_SECONDS = 30 * 86400

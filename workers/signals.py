@@ -6,7 +6,6 @@ containers) run: each process increments, the API reads the sum.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import redis
@@ -26,30 +25,14 @@ from celery.signals import (
 from service.logging import configure_logging
 from service.settings import get_settings
 from service.store import TASK_OUTCOMES_KEY, task_outcome_field
+from workers.clients import redis_client
 
 log = structlog.get_logger("toh.worker")
-
-_client: redis.Redis | None = None
-_client_pid: int | None = None
-
-
-def _redis() -> redis.Redis:
-    """One client per process: prefork children must not share the parent's sockets."""
-    global _client, _client_pid
-    if _client is None or _client_pid != os.getpid():
-        settings = get_settings()
-        _client = redis.Redis.from_url(
-            settings.effective_redis_url,
-            socket_connect_timeout=settings.http_connect_timeout,
-            socket_timeout=settings.http_timeout,
-        )
-        _client_pid = os.getpid()
-    return _client
 
 
 def _count(task_name: str, outcome: str) -> None:
     try:
-        _redis().hincrby(TASK_OUTCOMES_KEY, task_outcome_field(task_name, outcome), 1)
+        redis_client().hincrby(TASK_OUTCOMES_KEY, task_outcome_field(task_name, outcome), 1)
     except redis.RedisError as exc:
         # A lost metric must never fail the task it describes.
         log.warning("task.outcome_not_counted", task_name=task_name, outcome=outcome, error=type(exc).__name__)

@@ -1,13 +1,141 @@
-"""Thin Celery tasks: ids in, domain code called, retry policy in the decorator."""
+"""Thin Celery tasks: references in, service code called, retry policy in the decorator.
+
+process_event   a notified resource -> its patient -> one coalesced screening
+screen_patient  fetch the record, screen it, store the cards, write back when the assessment changed
+resync          after a ping, an empty notification or a gap: re-query what changed, screen those patients
+"""
 
 from __future__ import annotations
 
-from workers.celery_app import app
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
 
-__all__ = ["ping"]
+import structlog
+from celery import Task
+
+from service.cds.cards import cards
+from service.fhir.client import FhirError, RetryableFhirError
+from service.fhir.writeback import TOH_TOPICS, provenance, risk_assessment
+from service.screening import RULES_VERSION, screen
+from service.screening.fhir import reference_id
+from service.settings import get_settings
+from service.store import DEAD_LETTERS_KEY, cards_entry, cards_key
+from workers.celery_app import app
+from workers.clients import fhir, redis_client
+
+__all__ = ["ping", "process_event", "resync", "screen_patient"]
+
+log = structlog.get_logger("toh.tasks")
+_settings = get_settings()
+
+
+class DeadLettering(Task):  # type: ignore[type-arg]
+    """Permanent failures (a 4xx other than 429) are kept with their reason instead of being retried."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if isinstance(exc, FhirError):
+            letter = {"task": self.name, "task_id": task_id, "reason": str(exc), "status": exc.status,
+                      "kwargs": {k: v for k, v in kwargs.items() if k != "resource"}, "at": time.time()}  # fmt: skip
+            redis_client().lpush(DEAD_LETTERS_KEY, json.dumps(letter))
+
+
+def fhir_task(name: str) -> Callable[[Callable[..., Any]], DeadLettering]:
+    """The retry policy of every task that talks to the FHIR server: exponential backoff with jitter on 5xx, 429,
+    timeouts and connection errors, capped below the broker's visibility timeout; permanent errors dead-letter."""
+    return app.task(
+        name=name,
+        base=DeadLettering,
+        autoretry_for=(RetryableFhirError,),
+        retry_backoff=1,
+        retry_backoff_max=_settings.retry_backoff_max,
+        retry_jitter=True,
+        max_retries=12,
+    )
 
 
 @app.task(name="toh.ping", ignore_result=False)
 def ping() -> str:
     """Round trip through the broker and a worker; readiness and tests use it."""
     return "pong"
+
+
+def _patient_of(resource: dict[str, Any] | None) -> str | None:
+    if not resource:
+        return None
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id") if isinstance(resource.get("id"), str) else None
+    for field in ("subject", "patient"):
+        reference = resource.get(field)
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        if isinstance(target, str) and (target.startswith("Patient/") or "/Patient/" in target):
+            return reference_id(reference)
+    return None
+
+
+def schedule_screening(fhir_base: str, patient_id: str) -> bool:
+    """One screening per patient per coalescing window: later events are covered by the scheduled run."""
+    pending = f"toh:pending:{cards_key(fhir_base, patient_id)}"
+    window = _settings.coalesce_seconds
+    if not redis_client().set(pending, "1", nx=True, ex=max(30, int(window * 10))):
+        return False
+    screen_patient.apply_async(kwargs={"fhir_base": fhir_base, "patient_id": patient_id}, countdown=window)
+    return True
+
+
+@fhir_task("toh.process_event")
+def process_event(fhir_base: str, focus: str | None, resource: dict[str, Any] | None = None) -> None:
+    if resource is None and focus:
+        resource = fhir(fhir_base).read(focus)  # id-only payloads: fetch the focus
+    patient = _patient_of(resource)
+    if patient is None:
+        log.info("event.no_patient", focus_type=(focus or "").split("/")[-2:-1])
+        return
+    schedule_screening(fhir_base, patient)
+
+
+def _digest(rendered: list[dict[str, Any]]) -> str:
+    """Card uuids already encode patient, topic and data: equal digests mean nothing changed."""
+    return hashlib.sha256("|".join(card["uuid"] for card in rendered).encode()).hexdigest()
+
+
+@fhir_task("toh.screen_patient")
+def screen_patient(fhir_base: str, patient_id: str) -> list[str]:
+    store = redis_client()
+    key = cards_key(fhir_base, patient_id)
+    store.delete(f"toh:pending:{key}")  # events from now on schedule a new run
+    client = fhir(fhir_base)
+    now = datetime.now(UTC)
+    assessment = screen(client.record(patient_id), now, _settings.screening)
+    rendered = cards(assessment.outcomes, patient_id)
+    digest = _digest(rendered)
+    store.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, fingerprint=digest))
+    written_key = f"toh:written:{key}"
+    written = cast(bytes | None, store.get(written_key))
+    has_toh = any(topic in TOH_TOPICS for topic in assessment.topics)
+    if (written or b"").decode() != digest and (has_toh or written is not None):
+        risk = risk_assessment(assessment, patient_id)
+        client.put(risk)
+        client.put(provenance(risk, digest, now))
+        store.set(written_key, digest)
+        log.info("writeback.done", topics=assessment.topics, status=risk["status"])
+    return assessment.topics
+
+
+@fhir_task("toh.resync")
+def resync(fhir_base: str, since: float) -> int:
+    """Re-query Observations and ImagingStudies updated since `since` (epoch seconds); screen their patients."""
+    stamp = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    client = fhir(fhir_base)
+    patients: set[str] = set()
+    for kind in ("Observation", "ImagingStudy"):
+        for resource in client.search(f"{kind}?_lastUpdated=gt{stamp}&_count=200"):
+            patient = _patient_of(resource)
+            if patient:
+                patients.add(patient)
+    for patient in sorted(patients):
+        schedule_screening(fhir_base, patient)
+    return len(patients)

@@ -14,13 +14,12 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import structlog
 
 from service.cds.request import HookRequest
-from service.cds.services import PREFETCH
+from service.cds.services import PREFETCH, render_prefetch
 from service.errors import ProblemError
 from service.screening.fhir import reference_id
 
@@ -42,10 +41,6 @@ class _Unavailable(Exception):
 def is_allowlisted(fhir_server: str, allowlist: Iterable[str]) -> bool:
     """Exact base URL match (scheme, host, port and path), so no other host, port or path is ever reached."""
     return fhir_server.rstrip("/") in {base.rstrip("/") for base in allowlist}
-
-
-def _render(template: str, hook_request: HookRequest) -> str:
-    return template.replace("{{context.patientId}}", quote(hook_request.patient_id, safe=""))
 
 
 def _is_outcome(value: Any) -> bool:
@@ -149,7 +144,7 @@ async def gather_record(
         if value is None:
             continue  # the client says: no data
         if value is ... or _is_outcome(value) or not isinstance(value, dict):
-            to_fetch[key] = _render(template, hook_request)
+            to_fetch[key] = render_prefetch(template, hook_request.patient_id)
         elif value.get("resourceType") == "Bundle":
             if _next_link(value) is not None:
                 paged[key] = value

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from service.screening.valuesets import observation_loinc_codes
 
-__all__ = ["PREFETCH", "SERVICES", "CdsService", "discovery"]
+__all__ = ["PREFETCH", "SERVICES", "CdsService", "discovery", "render_prefetch"]
 
 
 def _observation_query() -> str:
@@ -30,6 +31,11 @@ PREFETCH: dict[str, str] = {
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_count=100",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_count=100",
 }
+
+
+def render_prefetch(template: str, patient_id: str) -> str:
+    """A prefetch template as a query for one patient (the only token our templates use)."""
+    return template.replace("{{context.patientId}}", quote(patient_id, safe=""))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""FHIR Subscription notification endpoints (mission.md contracts): every format, authenticated by the channel's
+bearer token, acknowledged only once the work is safely queued."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service.api.deps import CeleryDep, RedisDep, SettingsDep
+from service.cds.request import read_json_body
+from service.errors import ProblemError, Unauthorized, operation_outcome
+from service.fhir.notifications import NotificationError, classic_notification, parse_notification
+from service.ingest import accept_notification
+from service.settings import Settings
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["fhir-notifications"])
+_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_BODY: dict[str, Any] = {"requestBody": {"content": {"application/fhir+json": {"schema": {"type": "object"}}}}}
+
+
+def _authenticate(request: Request, settings: Settings) -> None:
+    token = settings.notify_token
+    presented = request.headers.get("authorization", "")
+    expected = f"Bearer {token.get_secret_value()}" if token is not None else None
+    if expected is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise Unauthorized("notification sender not authenticated")
+
+
+def _fhir_base(settings: Settings) -> str:
+    if settings.fhir_base_url is None:
+        raise ProblemError(503, "TOH_FHIR_BASE_URL is not configured: notifications cannot be processed")
+    return settings.fhir_base_url
+
+
+async def _read(request: Request, settings: Settings) -> Any | None:
+    if request.headers.get("content-length") == "0" or (
+        "content-length" not in request.headers and "content-type" not in request.headers
+    ):
+        return None
+    body = await read_json_body(request, settings.notify_max_body_bytes)
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ProblemError(400, "The body is not valid JSON") from None
+
+
+def _accepted(queued: int, duplicates: int) -> JSONResponse:
+    text = f"Accepted: {queued} queued, {duplicates} duplicate(s) ignored"
+    return JSONResponse(
+        operation_outcome(text, code="informational", severity="information"), media_type="application/fhir+json"
+    )
+
+
+@router.post(
+    "/fhir/notifications",
+    summary="Subscription notifications: R4 backport, R4B, R5 bundles, a bare resource, or an empty ping.",
+    openapi_extra=_BODY,
+    responses={400: {}, 401: {}, 413: {}, 415: {}, 503: {}},
+)
+async def notification(request: Request, settings: SettingsDep, redis: RedisDep, celery: CeleryDep) -> JSONResponse:
+    _authenticate(request, settings)
+    fhir_base = _fhir_base(settings)
+    body = await _read(request, settings)
+    try:
+        parsed = classic_notification("", None, None) if body is None else parse_notification(body)
+    except NotificationError as exc:
+        raise ProblemError(400, str(exc)) from None
+    accepted = await accept_notification(parsed, redis=redis, celery=celery, fhir_base=fhir_base)
+    return _accepted(accepted.queued, accepted.duplicates)
+
+
+@router.api_route(
+    "/fhir/notifications/{resource_type}/{resource_id}",
+    methods=["PUT", "POST"],
+    summary="Classic R4 rest-hook: the created or updated resource.",
+    openapi_extra=_BODY,
+    responses={400: {}, 401: {}, 413: {}, 415: {}, 503: {}},
+)
+async def classic(
+    resource_type: str, resource_id: str, request: Request, settings: SettingsDep, redis: RedisDep, celery: CeleryDep
+) -> JSONResponse:
+    _authenticate(request, settings)
+    if not _TYPE.fullmatch(resource_type) or not _ID.fullmatch(resource_id):
+        raise ProblemError(400, "The URL must be /fhir/notifications/{ResourceType}/{id}")
+    fhir_base = _fhir_base(settings)
+    body = await _read(request, settings)
+    try:
+        parsed = classic_notification(resource_type, resource_id, body)
+    except NotificationError as exc:
+        raise ProblemError(400, str(exc)) from None
+    accepted = await accept_notification(parsed, redis=redis, celery=celery, fhir_base=fhir_base)
+    return _accepted(accepted.queued, accepted.duplicates)

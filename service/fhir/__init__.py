@@ -1,0 +1,1 @@
+"""FHIR at the edges: notification parsing, the FHIR REST client, write-back."""

@@ -1,0 +1,106 @@
+"""A small synchronous FHIR REST client for the workers (Celery prefork processes: one httpx.Client each).
+
+FhirError
+  + RetryableFhirError   5xx, 429, timeouts, connection errors: the task retries with backoff
+  + PermanentFhirError   any other 4xx: the work goes to the dead-letter list with the reason
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from service.cds.services import PREFETCH, render_prefetch
+
+__all__ = ["FhirClient", "FhirError", "PermanentFhirError", "RetryableFhirError"]
+
+
+class FhirError(Exception):
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RetryableFhirError(FhirError):
+    pass
+
+
+class PermanentFhirError(FhirError):
+    pass
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.replace(".", "", 1).isdigit() else None
+
+
+class FhirClient:
+    def __init__(self, base: str, http: httpx.Client, *, token: str | None = None, max_pages: int = 50) -> None:
+        self.base = base.rstrip("/")
+        self.http = http
+        self.max_pages = max_pages
+        self.headers = {"Accept": "application/fhir+json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if not url.startswith(self.base + "/"):
+            raise PermanentFhirError("refusing a URL outside the FHIR base")
+        try:
+            response = self.http.request(method, url, headers=self.headers | kwargs.pop("headers", {}), **kwargs)
+        except httpx.TransportError as exc:
+            raise RetryableFhirError(f"{type(exc).__name__} on {method}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RetryableFhirError(
+                f"{method} answered {response.status_code}",
+                status=response.status_code,
+                retry_after=_retry_after(response),
+            )
+        return response
+
+    def _checked(self, method: str, response: httpx.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            raise PermanentFhirError(f"{method} answered {response.status_code}", status=response.status_code)
+        body = response.json()
+        if not isinstance(body, dict):
+            raise PermanentFhirError(f"{method} answered something that is not a resource")
+        return body
+
+    def read(self, reference: str) -> dict[str, Any] | None:
+        """A resource by `Type/id` (or an absolute URL on this server); None when it does not exist."""
+        url = reference if reference.startswith(("http://", "https://")) else f"{self.base}/{reference}"
+        response = self._send("GET", url)
+        if response.status_code in (404, 410):
+            return None
+        return self._checked("GET", response)
+
+    def search(self, query: str) -> list[dict[str, Any]]:
+        """Every resource of a search, following `next` links (on this server only) up to the page cap."""
+        url: str | None = f"{self.base}/{query}"
+        found: list[dict[str, Any]] = []
+        for _ in range(self.max_pages):
+            if url is None:
+                return found
+            bundle = self._checked("GET", self._send("GET", url))
+            found += [e["resource"] for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+            url = next((link["url"] for link in bundle.get("link") or [] if link.get("relation") == "next"), None)
+        raise PermanentFhirError(f"more than {self.max_pages} pages")
+
+    def put(self, resource: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.base}/{resource['resourceType']}/{resource['id']}"
+        response = self._send("PUT", url, json=resource, headers={"Content-Type": "application/fhir+json"})
+        return self._checked("PUT", response)
+
+    def record(self, patient_id: str) -> list[dict[str, Any]]:
+        """The patient's record: the same queries the CDS services publish as prefetch templates."""
+        resources: list[dict[str, Any]] = []
+        for template in PREFETCH.values():
+            query = render_prefetch(template, patient_id)
+            if "?" in query:
+                resources += self.search(query)
+            else:
+                patient = self.read(query)
+                resources += [patient] if patient else []
+        return resources

@@ -1,0 +1,123 @@
+"""Setting a FHIR server up to notify us: topics and Subscriptions (backport or classic), and loading Bundles.
+
+Everything is PUT with deterministic ids, so running it twice changes nothing (idempotent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+__all__ = ["TOPICS", "as_transaction", "backport_subscription", "classic_subscription", "subscribe"]
+
+BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
+TOPIC_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "subscriptions"
+# Resource type -> the topic resource (R4 Basic, as sekmet-fhir and HAPI represent R4 topics).
+TOPICS = {"Observation": "topic-observation-new.json", "ImagingStudy": "topic-imagingstudy-available.json"}
+Payload = Literal["full-resource", "id-only", "empty"]
+
+
+def _id(*parts: str) -> str:
+    return "toh-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
+
+
+def _topic(resource_type: str) -> dict[str, Any]:
+    topic: dict[str, Any] = json.loads((TOPIC_DIR / TOPICS[resource_type]).read_text())
+    return topic
+
+
+def topic_url(topic: dict[str, Any]) -> str:
+    url: str = next(e["valueUri"] for e in topic["extension"] if e["url"].endswith("SubscriptionTopic.url"))
+    return url
+
+
+def backport_subscription(
+    resource_type: str, endpoint: str, payload: Payload, token: str, heartbeat: int | None
+) -> dict[str, Any]:
+    url = topic_url(_topic(resource_type))
+    channel: dict[str, Any] = {
+        "type": "rest-hook",
+        "endpoint": endpoint,
+        "payload": "application/fhir+json",
+        "_payload": {"extension": [{"url": f"{BACKPORT}/backport-payload-content", "valueCode": payload}]},
+        "header": [f"Authorization: Bearer {token}"],
+    }
+    if heartbeat:
+        channel["extension"] = [{"url": f"{BACKPORT}/backport-heartbeat-period", "valueUnsignedInt": heartbeat}]
+    return {
+        "resourceType": "Subscription",
+        "id": _id("backport", resource_type, endpoint, payload),
+        "meta": {"profile": [f"{BACKPORT}/backport-subscription"]},
+        "status": "requested",
+        "reason": f"toh-cds: screen patients when an {resource_type} is created or updated",
+        "criteria": url,
+        "channel": channel,
+    }
+
+
+def classic_subscription(resource_type: str, endpoint: str, token: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Subscription",
+        "id": _id("classic", resource_type, endpoint),
+        "status": "requested",
+        "reason": f"toh-cds: screen patients when an {resource_type} is created or updated",
+        "criteria": f"{resource_type}?",
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": endpoint,
+            "payload": "application/fhir+json",
+            "header": [f"Authorization: Bearer {token}"],
+        },
+    }
+
+
+def _put(http: httpx.Client, base: str, resource: dict[str, Any]) -> dict[str, Any]:
+    response = http.put(
+        f"{base}/{resource['resourceType']}/{resource['id']}",
+        json=resource,
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"PUT {resource['resourceType']} answered {response.status_code}: {response.text[:300]}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def subscribe(
+    http: httpx.Client,
+    base: str,
+    endpoint: str,
+    *,
+    mode: Literal["backport", "classic"],
+    payload: Payload,
+    token: str,
+    heartbeat: int | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Create (or re-assert) what the server needs; yields (subscription reference, status) as it goes."""
+    for resource_type in TOPICS:
+        if mode == "backport":
+            _put(http, base, _topic(resource_type))
+            subscription = backport_subscription(resource_type, endpoint, payload, token, heartbeat)
+        else:
+            subscription = classic_subscription(resource_type, endpoint, token)
+        _put(http, base, subscription)
+        status = http.get(f"{base}/Subscription/{subscription['id']}").json().get("status", "unknown")
+        yield f"Subscription/{subscription['id']}", status
+
+
+def as_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A collection Bundle of resources with ids as a transaction of PUTs (ids kept); transactions pass as they are."""
+    if bundle.get("type") in ("transaction", "batch"):
+        return bundle
+    entries = []
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        entries.append(
+            {"resource": resource, "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}

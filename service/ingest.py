@@ -1,0 +1,109 @@
+"""Accepting notifications: record what the channel says, drop duplicates, enqueue the work, detect gaps.
+
+Durability rule: an event is acknowledged (2xx) only after its task is in the broker. Each event is marked seen
+first (SET NX) and the mark is removed again if the enqueue fails, so the sender's retry is processed, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import anyio
+import redis.asyncio as aioredis
+import structlog
+from celery import Celery
+from redis.exceptions import RedisError
+
+from service.errors import ProblemError
+from service.fhir.notifications import Event, Notification
+
+__all__ = ["SEEN_SECONDS", "SUBSCRIPTIONS_KEY", "Accepted", "accept_notification"]
+
+log = structlog.get_logger("toh.ingest")
+SUBSCRIPTIONS_KEY = "toh:subscriptions"  # hash: subscription reference -> JSON of what its channel last said
+SEEN_SECONDS = 7 * 86400
+
+
+@dataclass(frozen=True)
+class Accepted:
+    queued: int
+    duplicates: int
+    gap: bool
+
+
+def _seen_key(notification: Notification, event: Event) -> str | None:
+    if notification.subscription is not None and event.number is not None:
+        return f"toh:seen:{notification.subscription}:{event.number}"
+    if event.resource is not None and event.focus is not None:
+        meta = event.resource.get("meta")
+        version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
+        if not isinstance(version, str):
+            version = hashlib.sha256(json.dumps(event.resource, sort_keys=True).encode()).hexdigest()[:32]
+        return f"toh:seen:{event.focus}:{version}"
+    return None
+
+
+async def _record_channel(redis: aioredis.Redis, notification: Notification) -> int | None:
+    """Remember the channel's state; return the event count seen before this notification (gap detection)."""
+    assert notification.subscription is not None
+    previous_raw = await cast(Awaitable[Any], redis.hget(SUBSCRIPTIONS_KEY, notification.subscription))
+    previous = json.loads(previous_raw) if previous_raw else {}
+    state = {
+        "last_seen": time.time(),
+        "last_kind": notification.kind,
+        "status": notification.status,
+        "topic": notification.topic,
+        "events_since_start": max(notification.events_since_start or 0, previous.get("events_since_start") or 0),
+    }
+    if notification.kind == "heartbeat":
+        state["last_heartbeat"] = state["last_seen"]
+    await cast(Awaitable[Any], redis.hset(SUBSCRIPTIONS_KEY, notification.subscription, json.dumps(state)))
+    count = previous.get("events_since_start")
+    return count if isinstance(count, int) else None
+
+
+async def accept_notification(
+    notification: Notification, *, redis: aioredis.Redis, celery: Celery, fhir_base: str
+) -> Accepted:
+    def send(task: str, **kwargs: Any) -> Callable[[], object]:
+        return lambda: celery.send_task(task, kwargs=kwargs, retry=False)
+
+    try:
+        before = await _record_channel(redis, notification) if notification.subscription else None
+        if notification.kind in ("handshake", "heartbeat", "query-status"):
+            return Accepted(0, 0, False)
+        if notification.kind == "ping" or (notification.kind == "event-notification" and not notification.events):
+            await anyio.to_thread.run_sync(send("toh.resync", fhir_base=fhir_base, since=time.time() - 3600))
+            return Accepted(1, 0, False)
+        numbers = [e.number for e in notification.events if e.number is not None]
+        gap = before is not None and bool(numbers) and min(numbers) > before + 1
+        queued = duplicates = 0
+        for event in notification.events:
+            key = _seen_key(notification, event)
+            if key is not None and not await redis.set(key, "1", nx=True, ex=SEEN_SECONDS):
+                duplicates += 1
+                continue
+            try:
+                await anyio.to_thread.run_sync(
+                    send("toh.process_event", fhir_base=fhir_base, focus=event.focus, resource=event.resource)
+                )
+            except Exception:
+                if key is not None:
+                    await redis.delete(key)
+                raise
+            queued += 1
+        if gap:
+            log.warning("ingest.gap", subscription=notification.subscription, seen=before, first=min(numbers))
+            await anyio.to_thread.run_sync(send("toh.resync", fhir_base=fhir_base, since=time.time() - 86400))
+        return Accepted(queued, duplicates, gap)
+    except (RedisError, OSError) as exc:
+        raise ProblemError(503, f"Cannot queue the notification now ({type(exc).__name__}); please retry") from None
+    except Exception as exc:  # kombu raises transport-specific errors when the broker is down
+        if "kombu" in type(exc).__module__ or "redis" in type(exc).__module__:
+            raise ProblemError(503, "Cannot queue the notification now; please retry") from None
+        raise
