@@ -57,7 +57,6 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _hook(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from service.cds.client import HookClient, JwtSigner
@@ -65,7 +64,14 @@ def _hook(args: argparse.Namespace) -> int:
     signer = None
     if args.private_key:
         signer = JwtSigner(args.issuer, args.kid, Path(args.private_key).read_text(), args.alg)
-    client = HookClient(args.service_base, signer=signer)
+    with HookClient(args.service_base, signer=signer) as client:
+        return _call_hook(client, args)
+
+
+def _call_hook(client: Any, args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
     services = client.discover()
     if args.service_id not in services:
         print(f"no service {args.service_id!r}; discovery lists {', '.join(services)}", file=sys.stderr)

@@ -67,20 +67,24 @@ def worker() -> Iterator[LoggedProcess]:
     process.stop()
 
 
-@pytest.fixture(scope="session")
-def fhir_server() -> Iterator[str]:
-    """sekmet-fhir on a free port, in its own venv (`make setup` installs it); yields the FHIR base URL."""
+def start_sekmet(workdir: Path, notify_method: str = "post-endpoint") -> tuple[LoggedProcess, str]:
+    """sekmet-fhir on a free port, in its own venv (`make setup` installs it); returns it and its FHIR base URL."""
     assert SEKMET.exists(), f"{SEKMET} missing: run `make setup`"
     port = free_port()
-    workdir = _session_dir / "sekmet"
-    workdir.mkdir()
+    workdir.mkdir(parents=True)
     base_url = f"http://127.0.0.1:{port}/fhir"
     (workdir / "settings.yaml").write_text(
         f"base_url: {base_url}\nhost: 127.0.0.1\nport: {port}\ndata_dir: {workdir / 'data'}\n"
-        "simulator: {enabled: false}\nsubscriptions: {notify_method: post-endpoint}\n"
+        f"simulator: {{enabled: false}}\nsubscriptions: {{notify_method: {notify_method}}}\n"
     )
     process = LoggedProcess([str(SEKMET), "serve", "-c", str(workdir / "settings.yaml")], cwd=workdir)
     process.wait_for("Application startup complete")
+    return process, base_url
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[str]:
+    process, base_url = start_sekmet(_session_dir / "sekmet")
     yield base_url
     process.stop()
 

@@ -52,6 +52,18 @@ class HookClient:
         self.signer = signer
         self.http = http or httpx.Client(timeout=30)  # to the CDS service
         self.fhir_http = fhir_http or httpx.Client(timeout=30)  # to the FHIR server, as the EHR itself would
+        self._owned = [c for c, given in ((self.http, http), (self.fhir_http, fhir_http)) if given is None]
+
+    def close(self) -> None:
+        """Close the HTTP clients this client made (not those it was given)."""
+        for client in self._owned:
+            client.close()
+
+    def __enter__(self) -> HookClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def _headers(self, path: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

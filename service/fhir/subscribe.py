@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -106,8 +107,17 @@ def subscribe(
         else:
             subscription = classic_subscription(resource_type, endpoint, token)
         _put(http, base, subscription)
-        status = http.get(f"{base}/Subscription/{subscription['id']}").json().get("status", "unknown")
-        yield f"Subscription/{subscription['id']}", status
+        yield f"Subscription/{subscription['id']}", _settled_status(http, f"{base}/Subscription/{subscription['id']}")
+
+
+def _settled_status(http: httpx.Client, url: str, wait_seconds: float = 10.0) -> str:
+    """The status once the server has handshaken (requested -> active or error), or still requested after the wait."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        status = str(http.get(url).json().get("status", "unknown"))
+        if status != "requested" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)  # a remote state change: nothing to await but the server itself
 
 
 def as_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
