@@ -1,0 +1,58 @@
+"""The whole notification pipeline as real processes: sekmet-fhir, the API under uvicorn, one Celery worker."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from service.redis_server import free_port
+from tests.conftest import service_env, start_sekmet
+from tests.processes import LoggedProcess
+
+TOKEN = "notify-secret-for-tests"
+
+
+@dataclass
+class Pipeline:
+    fhir: str  # what the workers use as TOH_FHIR_BASE_URL (sekmet, or a proxy in front of it)
+    sekmet: str
+    api: str
+    env: dict[str, str]
+    api_log: LoggedProcess
+    worker: LoggedProcess
+
+    def screenings(self) -> int:
+        return sum('"toh.screen_patient' in line and "succeeded" in line for line in list(self.worker.lines))
+
+
+@contextmanager
+def pipeline(
+    workdir: Path, *, notify_method: str = "post-endpoint", fhir_override: str | None = None, **settings: str
+) -> Iterator[Pipeline]:
+    sekmet, sekmet_base = start_sekmet(workdir / "sekmet", notify_method)
+    port = free_port()
+    api_base = f"http://127.0.0.1:{port}"
+    fhir = fhir_override or sekmet_base
+    env = service_env(TOH_FHIR_BASE_URL=fhir, TOH_NOTIFY_TOKEN=TOKEN, TOH_PUBLIC_BASE_URL=api_base,
+                      TOH_COALESCE_SECONDS="0.3", **settings)  # fmt: skip
+    api = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
+    worker = LoggedProcess([sys.executable, "-m", "service.cli", "worker"], env=env)
+    try:
+        api.wait_for("Application startup complete")
+        worker.wait_for('"worker.ready"')
+        yield Pipeline(fhir, sekmet_base, api_base, env, api, worker)
+    finally:
+        for process in (worker, api, sekmet):
+            process.stop()
+
+
+def as_put_transaction(resources: list[dict[str, Any]]) -> str:
+    entries = [
+        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
+    ]
+    return json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries})
