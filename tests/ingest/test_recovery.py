@@ -1,0 +1,103 @@
+"""Nothing accepted is lost: a worker killed mid-task, and a FHIR server answering 503 for a while."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from fixtures.scenarios import SCENARIOS
+from service.fhir.writeback import risk_assessment_id
+from tests.ingest.faulty_fhir import FaultyFhir
+from tests.ingest.pipeline import TOKEN, Pipeline, as_put_transaction, pipeline
+from tests.processes import descendants
+from tests.waiting import eventually
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline, FaultyFhir]]:
+    # The proxy needs sekmet's address, and the workers need the proxy's: start sekmet's stack, then point at it.
+    from tests.conftest import start_sekmet
+
+    sekmet, sekmet_base = start_sekmet(tmp_path_factory.mktemp("recovery") / "upstream")
+    proxy = FaultyFhir(sekmet_base)
+    try:
+        with pipeline(tmp_path_factory.mktemp("recovery-stack"), fhir_override=proxy.url) as running:
+            running.sekmet = sekmet_base
+            yield running, proxy
+    finally:
+        proxy.close()
+        sekmet.stop()
+
+
+def load_patient(stack: Pipeline, patient: str) -> dict[str, Any]:
+    resources = json.loads(json.dumps(next(s for s in SCENARIOS if s.id == "seed-1").build(datetime.now(UTC)).resources)
+                           .replace("toh-seed-stage-1", patient))  # fmt: skip
+    response = httpx.post(
+        stack.sekmet, content=as_put_transaction(resources), headers={"Content-Type": "application/fhir+json"}
+    )
+    assert response.status_code == 200
+    return next(r for r in resources if r["resourceType"] == "Observation")
+
+
+def notify(stack: Pipeline, resource: dict[str, Any]) -> None:
+    url = f"{stack.api}/fhir/notifications/{resource['resourceType']}/{resource['id']}"
+    response = httpx.put(url, json=resource, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+
+
+def risk_exists(stack: Pipeline, patient: str) -> bool:
+    return httpx.get(f"{stack.sekmet}/RiskAssessment/{risk_assessment_id(patient)}").status_code == 200
+
+
+def test_a_worker_killed_mid_task_loses_nothing(faulty: tuple[Pipeline, FaultyFhir]) -> None:
+    stack, proxy = faulty
+    patient = "toh-recovery-killed"
+    observation = load_patient(stack, patient)
+    release = threading.Event()
+    held: list[str] = []
+
+    def hold_first_record_read(method: str, path: str) -> tuple[str, Any] | None:
+        if method == "GET" and f"/Patient/{patient}" in path and not held:
+            held.append(path)
+            return ("hold", release)
+        return None
+
+    proxy.arrived.clear()
+    proxy.fault = hold_first_record_read
+    notify(stack, observation)
+    eventually(lambda: held, bool, timeout=30)  # the screening task is now in the middle of its work
+    for pid in descendants(stack.worker.process.pid):
+        os.kill(pid, signal.SIGKILL)  # every pool process: the one running the task dies with it
+    release.set()
+    eventually(lambda: risk_exists(stack, patient), bool, timeout=90)
+    assert held == [held[0]]
+    assert sum(f"/Patient/{patient}" in path for _, path, _ in proxy.seen) >= 1  # it ran again and completed
+
+
+def test_a_fhir_server_answering_503_for_a_while_gets_retries(faulty: tuple[Pipeline, FaultyFhir]) -> None:
+    stack, proxy = faulty
+    patient = "toh-recovery-503"
+    observation = load_patient(stack, patient)
+    failures: list[str] = []
+
+    def unavailable_four_times(method: str, path: str) -> tuple[str, Any] | None:
+        if len(failures) < 4:
+            failures.append(path)
+            return ("status", 503)
+        return None
+
+    proxy.fault = unavailable_four_times
+    notify(stack, observation)
+    eventually(lambda: risk_exists(stack, patient), bool, timeout=120)
+    assert len(failures) == 4
+    assert [status for _, _, status in proxy.seen].count(503) >= 4
+    metrics = httpx.get(f"{stack.api}/metrics").text
+    assert any('outcome="retry"' in line and not line.endswith(" 0.0") for line in metrics.splitlines())
