@@ -44,11 +44,16 @@ class QueueFigures(Collector):
     """A one-scrape snapshot of what lives in Redis."""
 
     def __init__(
-        self, queue_lengths: Mapping[str, int], unacked: int, task_outcomes: Mapping[tuple[str, str], int]
+        self,
+        queue_lengths: Mapping[str, int],
+        unacked: int,
+        task_outcomes: Mapping[tuple[str, str], int],
+        dead_letters: int = 0,
     ) -> None:
         self.queue_lengths = queue_lengths
         self.unacked = unacked
         self.task_outcomes = task_outcomes
+        self.dead_letters = dead_letters
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily("toh_celery_queue_length", "Tasks waiting in the broker.", labels=["queue"])
@@ -64,6 +69,9 @@ class QueueFigures(Collector):
         for (task, outcome), count in sorted(self.task_outcomes.items()):
             outcomes.add_metric([task, outcome], count)
         yield outcomes
+        yield GaugeMetricFamily(
+            "toh_dead_letters", "Work that failed permanently (see `toh-cds dead-letters`).", value=self.dead_letters
+        )
 
 
 def render_metrics(snapshot: QueueFigures | None) -> bytes:

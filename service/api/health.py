@@ -14,7 +14,7 @@ from service import __version__
 from service.api.deps import CeleryDep, HttpDep, RedisDep, SettingsDep
 from service.metrics import QueueFigures, render_metrics
 from service.readiness import Check, check_fhir, check_redis, check_workers, overall_status
-from service.store import TASK_OUTCOMES_KEY
+from service.store import DEAD_LETTERS_KEY, TASK_OUTCOMES_KEY
 
 __all__ = ["router"]
 
@@ -64,7 +64,8 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
                 pipe.llen(queue)
             pipe.hlen("unacked")
             pipe.hgetall(TASK_OUTCOMES_KEY)
-            *lengths, unacked, outcomes = await pipe.execute()
+            pipe.llen(DEAD_LETTERS_KEY)
+            *lengths, unacked, outcomes, dead_letters = await pipe.execute()
     except RedisError:
         snapshot = None  # still serve the in-process metrics; the absent series tell the story
     else:
@@ -72,6 +73,7 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             dict(zip(queues, lengths, strict=True)),
             unacked,
             _parse_outcomes(outcomes),
+            dead_letters,
         )
     return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -101,3 +103,50 @@ def test_a_fhir_server_answering_503_for_a_while_gets_retries(faulty: tuple[Pipe
     assert [status for _, _, status in proxy.seen].count(503) >= 4
     metrics = httpx.get(f"{stack.api}/metrics").text
     assert any('outcome="retry"' in line and not line.endswith(" 0.0") for line in metrics.splitlines())
+
+
+def backport_event(subscription: str, number: int, focus: dict[str, Any]) -> dict[str, Any]:
+    reference = f"Observation/{focus['id']}"
+    parameters = [
+        {"name": "subscription", "valueReference": {"reference": subscription}},
+        {"name": "status", "valueCode": "active"},
+        {"name": "type", "valueCode": "event-notification"},
+        {"name": "events-since-subscription-start", "valueString": str(number)},
+        {"name": "notification-event", "part": [{"name": "event-number", "valueString": str(number)},
+                                                 {"name": "focus", "valueReference": {"reference": reference}}]},
+    ]  # fmt: skip
+    return {
+        "resourceType": "Bundle",
+        "type": "history",
+        "entry": [{"resource": {"resourceType": "Parameters", "parameter": parameters}}, {"resource": focus}],
+    }
+
+
+def test_a_dropped_notification_is_recovered_from_the_gap(faulty: tuple[Pipeline, FaultyFhir]) -> None:
+    stack, proxy = faulty
+    proxy.fault = lambda method, path: None
+    subscription = "Subscription/toh-gap-test"
+    first = load_patient(stack, "toh-gap-first")
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+    url = f"{stack.api}/fhir/notifications"
+    assert httpx.post(url, json=backport_event(subscription, 1, first), headers=headers).status_code == 200
+    dropped = load_patient(stack, "toh-gap-dropped")  # its event 2 never arrives
+    third = load_patient(stack, "toh-gap-third")
+    assert httpx.post(url, json=backport_event(subscription, 3, third), headers=headers).status_code == 200
+    assert dropped["subject"] == {"reference": "Patient/toh-gap-dropped"}
+    eventually(lambda: risk_exists(stack, "toh-gap-dropped"), bool, timeout=90)  # found by the re-query
+
+
+def test_a_permanent_error_goes_to_the_dead_letters(faulty: tuple[Pipeline, FaultyFhir]) -> None:
+    stack, proxy = faulty
+    patient = "toh-dead-letter"
+    observation = load_patient(stack, patient)
+    proxy.fault = lambda method, path: ("status", 403) if f"/Patient/{patient}" in path else None
+    notify(stack, observation)
+    eventually(lambda: httpx.get(f"{stack.api}/metrics").text,
+               lambda text: "toh_dead_letters 0.0" not in text and "toh_dead_letters " in text, timeout=60)  # fmt: skip
+    listed = subprocess.run([sys.executable, "-m", "service.cli", "dead-letters"], capture_output=True, text=True,
+                            env=stack.env, timeout=60)  # fmt: skip
+    letters = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert any(letter["status"] == 403 and letter["task"] == "toh.screen_patient" for letter in letters)
+    assert not risk_exists(stack, patient)
