@@ -53,15 +53,23 @@ async def _record_channel(redis: aioredis.Redis, notification: Notification) -> 
     assert notification.subscription is not None
     previous_raw = await cast(Awaitable[Any], redis.hget(SUBSCRIPTIONS_KEY, notification.subscription))
     previous = json.loads(previous_raw) if previous_raw else {}
-    state = {
-        "last_seen": time.time(),
+    now = time.time()
+    state: dict[str, Any] = {
+        "last_seen": now,
         "last_kind": notification.kind,
         "status": notification.status,
         "topic": notification.topic,
         "events_since_start": max(notification.events_since_start or 0, previous.get("events_since_start") or 0),
     }
+    previous_heartbeat = previous.get("last_heartbeat")
+    state["heartbeat_interval"] = previous.get("heartbeat_interval")
+    state["last_heartbeat"] = previous_heartbeat
     if notification.kind == "heartbeat":
-        state["last_heartbeat"] = state["last_seen"]
+        if isinstance(previous_heartbeat, float | int):
+            observed = now - previous_heartbeat
+            known = previous.get("heartbeat_interval")
+            state["heartbeat_interval"] = observed if not known else 0.7 * known + 0.3 * observed
+        state["last_heartbeat"] = now
     await cast(Awaitable[Any], redis.hset(SUBSCRIPTIONS_KEY, notification.subscription, json.dumps(state)))
     count = previous.get("events_since_start")
     return count if isinstance(count, int) else None

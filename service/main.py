@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
+import anyio
 import httpx
 import redis.asyncio as aioredis
 import structlog
@@ -24,6 +25,7 @@ from service.errors import install_error_handlers
 from service.logging import configure_logging
 from service.middleware import RequestContextMiddleware
 from service.settings import Settings, get_settings
+from service.watchdog import watch
 from workers.celery_app import create_celery_app
 
 __all__ = ["app", "create_app"]
@@ -77,7 +79,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     leeway=settings.jwt_leeway_seconds,
                     jwks_cache_seconds=settings.jwks_cache_seconds,
                 )
-                yield {"settings": settings, "redis": redis, "http": http, "celery": celery, "verifier": verifier}
+                async with anyio.create_task_group() as background:
+                    if settings.fhir_base_url is not None:
+                        background.start_soon(watch, redis, celery, settings.fhir_base_url, settings.watchdog_seconds)
+                    yield {"settings": settings, "redis": redis, "http": http, "celery": celery, "verifier": verifier}
+                    background.cancel_scope.cancel()
             finally:
                 await redis.aclose()
                 celery.close()

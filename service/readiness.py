@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
 
-__all__ = ["Check", "check_fhir", "check_redis", "check_workers", "overall_status"]
+__all__ = ["Check", "check_fhir", "check_heartbeats", "check_redis", "check_workers", "overall_status"]
 
 Status = Literal["pass", "warn", "fail"]
 
@@ -91,6 +91,24 @@ async def check_fhir(http: httpx.AsyncClient, base_url: str, timeout: float) -> 
     if resource_type != "CapabilityStatement":
         return Check("fhir:metadata", "component", "warn", output="FHIR /metadata is not a CapabilityStatement")
     return Check("fhir:metadata", "component", "pass", _ms_since(started), "ms")
+
+
+async def check_heartbeats(redis: aioredis.Redis) -> Check | None:
+    """Warn when a subscription's heartbeat is overdue; None when no subscription sends heartbeats."""
+    from service.watchdog import overdue, subscription_states
+
+    try:
+        states = await subscription_states(redis)
+    except (RedisError, OSError):
+        return None  # the Redis check already fails
+    watched = [s for s in states.values() if s.get("heartbeat_interval")]
+    if not watched:
+        return None
+    late = overdue(states, time.time())
+    if late:
+        return Check("subscriptions:heartbeat", "component", "warn", len(late),
+                     output=f"{len(late)} of {len(watched)} subscription(s) overdue for a heartbeat")  # fmt: skip
+    return Check("subscriptions:heartbeat", "component", "pass", len(watched))
 
 
 def overall_status(checks: list[Check]) -> Status:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         default=None, description="Bearer token FHIR servers send (Subscription channel header). Unset: all refused."
     )
     notify_max_body_bytes: int = Field(default=10_000_000, ge=1024, description="Larger notifications get 413.")
+    watchdog_seconds: float = Field(
+        default=30.0, gt=0, description="How often the API checks that subscription heartbeats keep arriving."
+    )
     coalesce_seconds: float = Field(
         default=0.2, ge=0, description="Notifications for one patient within this window make one screening."
     )

@@ -19,7 +19,9 @@ from celery import Task
 
 from service.cds.cards import cards
 from service.fhir.client import FhirError, RetryableFhirError
+from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, provenance, risk_assessment
+from service.ingest import SUBSCRIPTIONS_KEY
 from service.screening import RULES_VERSION, screen
 from service.screening.fhir import reference_id
 from service.settings import get_settings
@@ -27,7 +29,7 @@ from service.store import DEAD_LETTERS_KEY, cards_entry, cards_key
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
 
-__all__ = ["ping", "process_event", "resync", "screen_patient"]
+__all__ = ["ping", "process_event", "resync", "screen_patient", "subscription_status"]
 
 log = structlog.get_logger("toh.tasks")
 _settings = get_settings()
@@ -139,3 +141,30 @@ def resync(fhir_base: str, since: float) -> int:
     for patient in sorted(patients):
         schedule_screening(fhir_base, patient)
     return len(patients)
+
+
+@fhir_task("toh.subscription_status")
+def subscription_status(fhir_base: str, subscription: str) -> str:
+    """After a missed heartbeat: ask the server. Events we never received -> resync; an errored channel ->
+    re-activate it (servers do not do that themselves)."""
+    client = fhir(fhir_base)
+    reference = relative_reference(subscription)
+    found = client.read(f"{reference}/$status")
+    statuses = [read_status(entry.get("resource")) for entry in (found or {}).get("entry") or []]
+    status = next((s for s in statuses if s), None)
+    if status is None:
+        log.warning("watchdog.status_unknown", subscription=reference)
+        return "unknown"
+    store = redis_client()
+    raw = cast(bytes | None, store.hget(SUBSCRIPTIONS_KEY, subscription))
+    ours = json.loads(raw) if raw else {}
+    server_count, our_count = status.get("events_since_start") or 0, ours.get("events_since_start") or 0
+    if server_count > our_count:
+        log.warning("watchdog.events_missed", subscription=reference, missed=server_count - our_count)
+        resync.delay(fhir_base=fhir_base, since=float(ours.get("last_seen") or time.time() - 86400) - 60)
+    if status.get("status") == "error":
+        current = client.read(reference)
+        if current is not None:
+            client.put({**current, "status": "requested"})
+            log.warning("watchdog.subscription_reactivated", subscription=reference)
+    return str(status.get("status"))

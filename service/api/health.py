@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from service import __version__
 from service.api.deps import CeleryDep, HttpDep, RedisDep, SettingsDep
 from service.metrics import QueueFigures, render_metrics
-from service.readiness import Check, check_fhir, check_redis, check_workers, overall_status
+from service.readiness import Check, check_fhir, check_heartbeats, check_redis, check_workers, overall_status
 from service.store import DEAD_LETTERS_KEY, TASK_OUTCOMES_KEY
 
 __all__ = ["router"]
@@ -44,7 +44,8 @@ async def readyz(settings: SettingsDep, redis: RedisDep, celery: CeleryDep, http
         group.start_soon(run, "workers", check_workers(celery, settings.ready_worker_timeout))
         if settings.fhir_base_url:
             group.start_soon(run, "fhir", check_fhir(http, settings.fhir_base_url, settings.ready_fhir_timeout))
-    checks = list(results.values())
+    heartbeats = await check_heartbeats(redis)
+    checks = [*results.values(), *([heartbeats] if heartbeats else [])]
     status = overall_status(checks)
     body = {
         "status": status,

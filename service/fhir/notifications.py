@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Event", "Notification", "NotificationError", "classic_notification", "parse_notification"]
+__all__ = [
+    "Event",
+    "Notification",
+    "NotificationError",
+    "classic_notification",
+    "parse_notification",
+    "read_status",
+    "relative_reference",
+]
 
 Kind = Literal["handshake", "heartbeat", "event-notification", "query-status", "query-event", "ping", "resource"]
 _KINDS = {"handshake", "heartbeat", "event-notification", "query-status", "query-event"}
@@ -66,7 +74,7 @@ def _value(parameter: Mapping[str, Any]) -> Any:
     return None
 
 
-def _relative(reference: str) -> str:
+def relative_reference(reference: str) -> str:
     """ "http://server/fhir/Observation/1/_history/2" -> "Observation/1"."""
     parts = reference.rstrip("/").split("/")
     if "_history" in parts:
@@ -123,6 +131,17 @@ def _from_subscription_status(status: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_status(resource: Any) -> dict[str, Any] | None:
+    """The fields of one status resource (backport Parameters or SubscriptionStatus), e.g. from `$status`."""
+    if not isinstance(resource, Mapping):
+        return None
+    if resource.get("resourceType") == "Parameters":
+        return _from_parameters(resource)
+    if resource.get("resourceType") == "SubscriptionStatus":
+        return _from_subscription_status(resource)
+    return None
+
+
 def parse_notification(body: Any) -> Notification:
     if not isinstance(body, Mapping) or not isinstance(body.get("resourceType"), str):
         raise NotificationError("The body is not a FHIR resource")
@@ -151,7 +170,7 @@ def parse_notification(body: Any) -> Notification:
         raise NotificationError("The status resource names no subscription")
     included = _resources_by_reference(entries[1:])
     events = tuple(
-        Event(number, focus, included.get(_relative(focus)) if focus else None)
+        Event(number, focus, included.get(relative_reference(focus)) if focus else None)
         for number, focus in fields.pop("events")
     )
     if kind in ("event-notification", "query-event") and not events and fields.get("events_since_start") is None:

@@ -175,3 +175,12 @@ def test_redis_down_means_503_and_the_retry_is_not_lost(
     private_redis.start()  # AOF on: what was accepted before is still there; this event was not accepted
     assert post(client, fixture("r4-backport-full-resource.json")).status_code == 200
     assert [task for task, _ in queued(store)] == ["toh.process_event"]
+
+
+def test_heartbeat_interval_is_learned(receiver: tuple[TestClient, redis.Redis]) -> None:
+    client, store = receiver
+    for _ in range(3):
+        assert post(client, fixture("r4-backport-heartbeat.json")).status_code == 200
+    state = json.loads(store.hget(SUBSCRIPTIONS_KEY, "http://fhir.example.org/fhir/Subscription/toh-observations"))
+    assert isinstance(state["heartbeat_interval"], float) and state["heartbeat_interval"] >= 0
+    assert client.get("/readyz").json()["checks"]["subscriptions:heartbeat"][0]["status"] == "pass"

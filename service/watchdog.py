@@ -1,0 +1,61 @@
+"""Watching subscription channels: a heartbeat that stops arriving means a broken channel and lost events.
+
+The expected interval is learned from the heartbeats themselves. A subscription is overdue when three intervals
+(at least ten seconds) pass without one; /readyz then warns, and the API's watchdog loop queues one `$status`
+check per overdue subscription (deduplicated across API processes), which the workers follow with recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Mapping
+from functools import partial
+from typing import Any, cast
+
+import anyio
+import redis.asyncio as aioredis
+import structlog
+from celery import Celery
+from redis.exceptions import RedisError
+
+from service.ingest import SUBSCRIPTIONS_KEY
+
+__all__ = ["overdue", "subscription_states", "watch"]
+
+log = structlog.get_logger("toh.watchdog")
+MIN_GRACE_SECONDS = 10.0
+
+
+def overdue(states: Mapping[str, Mapping[str, Any]], now: float) -> dict[str, float]:
+    """Subscription -> seconds since its last heartbeat, for those whose heartbeat is overdue."""
+    late: dict[str, float] = {}
+    for subscription, state in states.items():
+        interval, last = state.get("heartbeat_interval"), state.get("last_heartbeat")
+        if isinstance(interval, int | float) and isinstance(last, int | float):
+            silence = now - last
+            if silence > max(3 * interval, MIN_GRACE_SECONDS):
+                late[subscription] = silence
+    return late
+
+
+async def subscription_states(redis: aioredis.Redis) -> dict[str, dict[str, Any]]:
+    raw = await cast(Awaitable[dict[bytes, bytes]], redis.hgetall(SUBSCRIPTIONS_KEY))
+    return {key.decode(): json.loads(value) for key, value in raw.items()}
+
+
+async def watch(redis: aioredis.Redis, celery: Celery, fhir_base: str, every: float) -> None:
+    """Runs for the API's lifetime: queue a `$status` check for each subscription whose heartbeat is overdue."""
+    while True:
+        await asyncio.sleep(every)  # a periodic duty, not a synchronisation
+        try:
+            for subscription, silence in overdue(await subscription_states(redis), time.time()).items():
+                if await redis.set(f"toh:watchdog:{subscription}", "1", nx=True, ex=max(60, int(every * 4))):
+                    log.warning("watchdog.heartbeat_overdue", subscription=subscription, silent_seconds=round(silence))
+                    kwargs = {"fhir_base": fhir_base, "subscription": subscription}
+                    await anyio.to_thread.run_sync(partial(celery.send_task, "toh.subscription_status", kwargs=kwargs))
+        except (RedisError, OSError) as exc:
+            log.warning("watchdog.unavailable", error=type(exc).__name__)
+        except Exception as exc:  # the broker down, for instance: try again next round
+            log.warning("watchdog.failed", error=type(exc).__name__)
