@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,7 +49,14 @@ class Settings(BaseSettings):
 
     # Peers.
     fhir_base_url: str | None = Field(default=None, description="FHIR server the workers read and write.")
+    fhir_auth: Literal["none", "bearer", "smart"] = Field(default="none", description="How workers authenticate.")
     fhir_bearer_token: SecretStr | None = Field(default=None, description="Static bearer token for that FHIR server.")
+    fhir_client_id: str | None = Field(default=None, description="SMART Backend Services client id.")
+    fhir_private_key_file: str | None = Field(default=None, description="PEM private key that signs the assertion.")
+    fhir_key_id: str | None = Field(default=None, description="kid of that key in the JWKS registered with the server.")
+    fhir_signing_alg: Literal["RS384", "ES384"] = "RS384"
+    fhir_token_url: str | None = Field(default=None, description="Token endpoint; discovered when unset.")
+    fhir_scopes: str = "system/*.read system/RiskAssessment.write system/Provenance.write"
     http_timeout: float = Field(default=10.0, gt=0, description="Seconds of inactivity before an HTTP call fails.")
     http_connect_timeout: float = Field(default=3.0, gt=0)
     http_max_connections: int = Field(default=50, ge=1)

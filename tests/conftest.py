@@ -67,7 +67,9 @@ def worker() -> Iterator[LoggedProcess]:
     process.stop()
 
 
-def start_sekmet(workdir: Path, notify_method: str = "post-endpoint") -> tuple[LoggedProcess, str]:
+def start_sekmet(
+    workdir: Path, notify_method: str = "post-endpoint", extra_yaml: str = ""
+) -> tuple[LoggedProcess, str]:
     """sekmet-fhir on a free port, in its own venv (`make setup` installs it); returns it and its FHIR base URL."""
     assert SEKMET.exists(), f"{SEKMET} missing: run `make setup`"
     port = free_port()
@@ -75,7 +77,7 @@ def start_sekmet(workdir: Path, notify_method: str = "post-endpoint") -> tuple[L
     base_url = f"http://127.0.0.1:{port}/fhir"
     (workdir / "settings.yaml").write_text(
         f"base_url: {base_url}\nhost: 127.0.0.1\nport: {port}\ndata_dir: {workdir / 'data'}\n"
-        f"simulator: {{enabled: false}}\nsubscriptions: {{notify_method: {notify_method}}}\n"
+        f"simulator: {{enabled: false}}\nsubscriptions: {{notify_method: {notify_method}}}\n" + extra_yaml
     )
     process = LoggedProcess([str(SEKMET), "serve", "-c", str(workdir / "settings.yaml")], cwd=workdir)
     process.wait_for("Application startup complete")

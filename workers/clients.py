@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import httpx
 import redis
 
+from service.fhir.auth import auth_for
 from service.fhir.client import FhirClient
 from service.settings import get_settings
 
@@ -14,6 +16,7 @@ __all__ = ["fhir", "redis_client"]
 
 _redis: tuple[int, redis.Redis] | None = None
 _http: tuple[int, httpx.Client] | None = None
+_auth: dict[tuple[int, str], Any] = {}  # per process and FHIR base: keeps the SMART token cached
 
 
 def redis_client() -> redis.Redis:
@@ -35,5 +38,7 @@ def fhir(base: str) -> FhirClient:
     if _http is None or _http[0] != os.getpid():
         timeout = httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout)
         _http = (os.getpid(), httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=10)))
-    token = settings.fhir_bearer_token.get_secret_value() if settings.fhir_bearer_token else None
-    return FhirClient(base, _http[1], token=token)
+    key = (os.getpid(), base)
+    if key not in _auth:
+        _auth[key] = auth_for(settings, base, _http[1])
+    return FhirClient(base, _http[1], auth=_auth[key])

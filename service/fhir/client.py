@@ -7,6 +7,7 @@ FhirError
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -37,21 +38,32 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class FhirClient:
-    def __init__(self, base: str, http: httpx.Client, *, token: str | None = None, max_pages: int = 50) -> None:
+    def __init__(
+        self, base: str, http: httpx.Client, *, auth: Callable[[], dict[str, str]] | None = None, max_pages: int = 50
+    ) -> None:
         self.base = base.rstrip("/")
         self.http = http
         self.max_pages = max_pages
+        self.auth = auth  # headers provider: a static token, or SMART backend auth with its cached token
         self.headers = {"Accept": "application/fhir+json"}
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
+
+    def _request(self, method: str, url: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(
+                method, url, headers=self.headers | (self.auth() if self.auth else {}) | headers, **kwargs
+            )
+        except httpx.TransportError as exc:
+            raise RetryableFhirError(f"{type(exc).__name__} on {method}") from None
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if not url.startswith(self.base + "/"):
             raise PermanentFhirError("refusing a URL outside the FHIR base")
-        try:
-            response = self.http.request(method, url, headers=self.headers | kwargs.pop("headers", {}), **kwargs)
-        except httpx.TransportError as exc:
-            raise RetryableFhirError(f"{type(exc).__name__} on {method}") from None
+        headers = kwargs.pop("headers", {})
+        response = self._request(method, url, headers, **kwargs)
+        invalidate = getattr(self.auth, "invalidate", None)
+        if response.status_code == 401 and invalidate is not None:
+            invalidate()  # an expired or revoked token: one fresh try
+            response = self._request(method, url, headers, **kwargs)
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryableFhirError(
                 f"{method} answered {response.status_code}",

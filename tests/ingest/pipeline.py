@@ -32,9 +32,14 @@ class Pipeline:
 
 @contextmanager
 def pipeline(
-    workdir: Path, *, notify_method: str = "post-endpoint", fhir_override: str | None = None, **settings: str
+    workdir: Path,
+    *,
+    notify_method: str = "post-endpoint",
+    fhir_override: str | None = None,
+    sekmet_yaml: str = "",
+    **settings: str,
 ) -> Iterator[Pipeline]:
-    sekmet, sekmet_base = start_sekmet(workdir / "sekmet", notify_method)
+    sekmet, sekmet_base = start_sekmet(workdir / "sekmet", notify_method, sekmet_yaml)
     port = free_port()
     api_base = f"http://127.0.0.1:{port}"
     fhir = fhir_override or sekmet_base
