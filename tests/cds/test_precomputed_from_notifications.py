@@ -17,13 +17,11 @@ import pytest
 from fixtures.scenarios import SCENARIOS
 from service.cds.client import HookClient
 from service.fhir.writeback import risk_assessment_id
-from service.redis_server import free_port
 from tests.cds.conftest import ISSUER, Keys
-from tests.conftest import service_env, start_sekmet
-from tests.processes import LoggedProcess
+from tests.conftest import service_env
+from tests.ingest.pipeline import pipeline as running_pipeline
 from tests.waiting import eventually
 
-TOKEN = "notify-secret-for-tests"
 MODES = {
     "backport-full-resource": (["--mode", "backport", "--payload", "full-resource"], "post-endpoint"),
     "backport-id-only": (["--mode", "backport", "--payload", "id-only"], "post-endpoint"),
@@ -42,24 +40,9 @@ def pipeline(
 ) -> Iterator[dict[str, Any]]:
     mode = request.param
     subscribe_args, notify_method = MODES[mode]
-    sekmet, fhir_base = start_sekmet(tmp_path_factory.mktemp(mode) / "sekmet", notify_method)
-    port = free_port()
-    api_base = f"http://127.0.0.1:{port}"
-    env = service_env(
-        TOH_FHIR_BASE_URL=fhir_base,
-        TOH_NOTIFY_TOKEN=TOKEN,
-        TOH_PUBLIC_BASE_URL=api_base,
-        TOH_CDS_ISSUERS=json.dumps({ISSUER: {"jwks": keys.jwks()}}),
-        TOH_COALESCE_SECONDS="0.3",
-    )
-    api = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
-    worker = LoggedProcess([sys.executable, "-m", "service.cli", "worker"], env=env)
-    api.wait_for("Application startup complete")
-    worker.wait_for('"worker.ready"')
-    yield {"mode": mode, "fhir": fhir_base, "api": api_base, "env": env, "subscribe": subscribe_args,
-           "api_log": api, "worker_log": worker}  # fmt: skip
-    for process in (worker, api, sekmet):
-        process.stop()
+    issuers = json.dumps({ISSUER: {"jwks": keys.jwks()}})
+    with running_pipeline(tmp_path_factory.mktemp(mode), notify_method=notify_method, TOH_CDS_ISSUERS=issuers) as stack:
+        yield {"mode": mode, "fhir": stack.sekmet, "api": stack.api, "env": stack.env, "subscribe": subscribe_args}
 
 
 def test_notified_patient_is_screened_written_back_and_answered_from_cache(

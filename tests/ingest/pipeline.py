@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.redis_server import free_port
+from service.redis_server import RedisServer, free_port
 from tests.conftest import service_env, start_sekmet
 from tests.processes import LoggedProcess
 
@@ -40,11 +40,12 @@ def pipeline(
     **settings: str,
 ) -> Iterator[Pipeline]:
     sekmet, sekmet_base = start_sekmet(workdir / "sekmet", notify_method, sekmet_yaml)
+    redis = RedisServer(workdir / "redis").start()  # its own: subscription state and dedup keys stay here
     port = free_port()
     api_base = f"http://127.0.0.1:{port}"
     fhir = fhir_override or sekmet_base
     env = service_env(TOH_FHIR_BASE_URL=fhir, TOH_NOTIFY_TOKEN=TOKEN, TOH_PUBLIC_BASE_URL=api_base,
-                      TOH_COALESCE_SECONDS="0.3", **settings)  # fmt: skip
+                      TOH_COALESCE_SECONDS="0.3", TOH_REDIS_URL=redis.url, **settings)  # fmt: skip
     api = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
     worker = LoggedProcess([sys.executable, "-m", "service.cli", "worker"], env=env)
     try:
@@ -54,6 +55,7 @@ def pipeline(
     finally:
         for process in (worker, api, sekmet):
             process.stop()
+        redis.stop()
 
 
 def as_put_transaction(resources: list[dict[str, Any]]) -> str:
