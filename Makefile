@@ -56,6 +56,7 @@ test: lint typecheck pytest
 bench: $(VENV)/.synced
 	$(VENV)/bin/python -m bench.screening
 	$(VENV)/bin/python -m bench.cds_hooks
+	$(VENV)/bin/python -m bench.notifications
 
 # Rewrite fixtures/scenarios/ from fixtures/scenarios.py (a test checks they agree).
 fixtures: $(VENV)/.synced
