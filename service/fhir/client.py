@@ -7,7 +7,9 @@ FhirError
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -30,6 +32,17 @@ class RetryableFhirError(FhirError):
 
 class PermanentFhirError(FhirError):
     pass
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One small thread pool per process (prefork children must not inherit their parent's threads)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=len(PREFETCH), thread_name_prefix="fhir-record"))
+    return _pool[1]
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -106,13 +119,14 @@ class FhirClient:
         return self._checked("PUT", response)
 
     def record(self, patient_id: str) -> list[dict[str, Any]]:
-        """The patient's record: the same queries the CDS services publish as prefetch templates."""
-        resources: list[dict[str, Any]] = []
-        for template in PREFETCH.values():
-            query = render_prefetch(template, patient_id)
+        """The patient's record: the same queries the CDS services publish as prefetch templates, run in parallel
+        (they are independent, and the round trips, not the screening, are what a screening costs)."""
+
+        def run(query: str) -> list[dict[str, Any]]:
             if "?" in query:
-                resources += self.search(query)
-            else:
-                patient = self.read(query)
-                resources += [patient] if patient else []
-        return resources
+                return self.search(query)
+            patient = self.read(query)
+            return [patient] if patient else []
+
+        queries = [render_prefetch(template, patient_id) for template in PREFETCH.values()]
+        return [resource for found in _executor().map(run, queries) for resource in found]
