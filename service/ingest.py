@@ -33,7 +33,6 @@ SEEN_SECONDS = 7 * 86400
 class Accepted:
     queued: int
     duplicates: int
-    gap: bool
 
 
 def _seen_key(notification: Notification, event: Event) -> str | None:
@@ -84,10 +83,10 @@ async def accept_notification(
     try:
         before = await _record_channel(redis, notification) if notification.subscription else None
         if notification.kind in ("handshake", "heartbeat", "query-status"):
-            return Accepted(0, 0, False)
+            return Accepted(0, 0)
         if notification.kind == "ping" or (notification.kind == "event-notification" and not notification.events):
             await anyio.to_thread.run_sync(send("toh.resync", fhir_base=fhir_base, since=time.time() - 3600))
-            return Accepted(1, 0, False)
+            return Accepted(1, 0)
         numbers = [e.number for e in notification.events if e.number is not None]
         gap = before is not None and bool(numbers) and min(numbers) > before + 1
         queued = duplicates = 0
@@ -108,7 +107,7 @@ async def accept_notification(
         if gap:
             log.warning("ingest.gap", subscription=notification.subscription, seen=before, first=min(numbers))
             await anyio.to_thread.run_sync(send("toh.resync", fhir_base=fhir_base, since=time.time() - 86400))
-        return Accepted(queued, duplicates, gap)
+        return Accepted(queued, duplicates)
     except (RedisError, OSError) as exc:
         raise ProblemError(503, f"Cannot queue the notification now ({type(exc).__name__}); please retry") from None
     except Exception as exc:  # kombu raises transport-specific errors when the broker is down

@@ -18,6 +18,8 @@ import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
 
+from service.watchdog import overdue, subscription_states
+
 __all__ = ["Check", "check_fhir", "check_heartbeats", "check_redis", "check_workers", "overall_status"]
 
 Status = Literal["pass", "warn", "fail"]
@@ -95,8 +97,6 @@ async def check_fhir(http: httpx.AsyncClient, base_url: str, timeout: float) -> 
 
 async def check_heartbeats(redis: aioredis.Redis) -> Check | None:
     """Warn when a subscription's heartbeat is overdue; None when no subscription sends heartbeats."""
-    from service.watchdog import overdue, subscription_states
-
     try:
         states = await subscription_states(redis)
     except (RedisError, OSError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse
 from service.api.deps import CeleryDep, RedisDep, SettingsDep
 from service.cds.request import read_json_body
 from service.errors import ProblemError, Unauthorized, operation_outcome
-from service.fhir.notifications import NotificationError, classic_notification, parse_notification
+from service.fhir.notifications import Notification, NotificationError, classic_notification, parse_notification
 from service.ingest import accept_notification
 from service.settings import Settings
 
@@ -54,8 +55,14 @@ async def _read(request: Request, settings: Settings) -> Any | None:
         raise ProblemError(400, "The body is not valid JSON") from None
 
 
-def _accepted(queued: int, duplicates: int) -> JSONResponse:
-    text = f"Accepted: {queued} queued, {duplicates} duplicate(s) ignored"
+async def _accept(parse: Callable[[], Notification], redis: Any, celery: Any, fhir_base: str) -> JSONResponse:
+    """Parse (400 with the reason when it fails), queue, and say what was accepted."""
+    try:
+        parsed = parse()
+    except NotificationError as exc:
+        raise ProblemError(400, str(exc)) from None
+    accepted = await accept_notification(parsed, redis=redis, celery=celery, fhir_base=fhir_base)
+    text = f"Accepted: {accepted.queued} queued, {accepted.duplicates} duplicate(s) ignored"
     return JSONResponse(
         operation_outcome(text, code="informational", severity="information"), media_type="application/fhir+json"
     )
@@ -71,12 +78,8 @@ async def notification(request: Request, settings: SettingsDep, redis: RedisDep,
     _authenticate(request, settings)
     fhir_base = _fhir_base(settings)
     body = await _read(request, settings)
-    try:
-        parsed = classic_notification("", None, None) if body is None else parse_notification(body)
-    except NotificationError as exc:
-        raise ProblemError(400, str(exc)) from None
-    accepted = await accept_notification(parsed, redis=redis, celery=celery, fhir_base=fhir_base)
-    return _accepted(accepted.queued, accepted.duplicates)
+    parse = (lambda: classic_notification("", None, None)) if body is None else (lambda: parse_notification(body))
+    return await _accept(parse, redis, celery, fhir_base)
 
 
 @router.api_route(
@@ -94,9 +97,4 @@ async def classic(
         raise ProblemError(400, "The URL must be /fhir/notifications/{ResourceType}/{id}")
     fhir_base = _fhir_base(settings)
     body = await _read(request, settings)
-    try:
-        parsed = classic_notification(resource_type, resource_id, body)
-    except NotificationError as exc:
-        raise ProblemError(400, str(exc)) from None
-    accepted = await accept_notification(parsed, redis=redis, celery=celery, fhir_base=fhir_base)
-    return _accepted(accepted.queued, accepted.duplicates)
+    return await _accept(lambda: classic_notification(resource_type, resource_id, body), redis, celery, fhir_base)

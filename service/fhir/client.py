@@ -7,7 +7,6 @@ FhirError
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 
 from service.cds.services import PREFETCH, render_prefetch
+from service.per_process import PerProcess
 
 __all__ = ["FhirClient", "FhirError", "PermanentFhirError", "RetryableFhirError"]
 
@@ -34,15 +34,8 @@ class PermanentFhirError(FhirError):
     pass
 
 
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    """One small thread pool per process (prefork children must not inherit their parent's threads)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=len(PREFETCH), thread_name_prefix="fhir-record"))
-    return _pool[1]
+# One small thread pool per process: prefork children must not inherit their parent's threads.
+_executor = PerProcess(lambda: ThreadPoolExecutor(max_workers=len(PREFETCH), thread_name_prefix="fhir-record"))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
