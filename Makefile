@@ -52,11 +52,11 @@ pytest: setup
 
 test: lint typecheck pytest
 
-# Benchmarks, never timed tests: figures go to bench/results/. wrk (Debian package) is used when installed.
-bench: $(VENV)/.synced
-	$(VENV)/bin/python -m bench.screening
-	$(VENV)/bin/python -m bench.cds_hooks
-	$(VENV)/bin/python -m bench.notifications
+# Benchmarks, never timed tests: every figure beside its reference, in bench/results/ (JSON, markdown, chart).
+# wrk (Debian package) is the load generator when installed.
+bench: setup
+	$(UV) sync --locked --group bench --quiet
+	$(VENV)/bin/python -m bench
 
 # Rewrite fixtures/scenarios/ from fixtures/scenarios.py (a test checks they agree).
 fixtures: $(VENV)/.synced

@@ -1,7 +1,7 @@
 """References of the CDS benchmark: bare FastAPI handlers that parse the same body and return a fixed card.
 
-`/cds-services/{id}` does nothing else; `/jwt/cds-services/{id}` also verifies the caller's ES384 JWT with PyJWT
-(key from TOH_BENCH_PUBLIC_JWK), which isolates the cost of the signature the specification requires.
+`/cds-services/{id}` does nothing else; `/jwt/cds-services/{id}` also verifies the caller's JWT with PyJWT (keys
+from TOH_BENCH_JWKS, chosen by `kid`), which isolates the cost of the signature the specification requires.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from jwt import PyJWK
 
 app = FastAPI()
-_JWK = os.environ.get("TOH_BENCH_PUBLIC_JWK")
-KEY = PyJWK(json.loads(_JWK), algorithm="ES384") if _JWK else None
+KEYS = {key["kid"]: PyJWK(key) for key in json.loads(os.environ.get("TOH_BENCH_JWKS", '{"keys": []}'))["keys"]}
 CARD = {
     "cards": [
         {
@@ -38,11 +37,10 @@ async def hook(service_id: str, request: Request) -> dict[str, Any]:
 @app.post("/jwt/cds-services/{service_id}")
 async def hook_with_jwt(service_id: str, request: Request) -> dict[str, Any]:
     token = request.headers.get("authorization", "").removeprefix("Bearer ")
-    if KEY is None:
-        raise HTTPException(500, "no key")
     try:
-        jwt.decode(token, KEY.key, algorithms=["ES384"], options={"verify_aud": False})
-    except jwt.PyJWTError:
+        key = KEYS[jwt.get_unverified_header(token)["kid"]]
+        jwt.decode(token, key.key, algorithms=["RS384", "ES384"], options={"verify_aud": False})
+    except (jwt.PyJWTError, KeyError):
         raise HTTPException(401) from None
     await request.json()
     return CARD

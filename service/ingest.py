@@ -2,6 +2,9 @@
 
 Durability rule: an event is acknowledged (2xx) only after its task is in the broker. Each event is marked seen
 first (SET NX) and the mark is removed again if the enqueue fails, so the sender's retry is processed, once.
+
+Gaps: servers may deliver concurrently, so event 7 can arrive before event 6. A skipped number only queues a
+check that runs after `gap_grace_seconds`; numbers still unseen then were lost, and the check re-queries.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from redis.exceptions import RedisError
 from service.errors import ProblemError
 from service.fhir.notifications import Event, Notification
 
-__all__ = ["SEEN_SECONDS", "SUBSCRIPTIONS_KEY", "Accepted", "accept_notification"]
+__all__ = ["SEEN_SECONDS", "SUBSCRIPTIONS_KEY", "Accepted", "accept_notification", "event_key"]
 
 log = structlog.get_logger("toh.ingest")
 SUBSCRIPTIONS_KEY = "toh:subscriptions"  # hash: subscription reference -> JSON of what its channel last said
@@ -35,9 +38,14 @@ class Accepted:
     duplicates: int
 
 
+def event_key(subscription: str, number: int) -> str:
+    """Marks one event of one subscription as received."""
+    return f"toh:seen:{subscription}:{number}"
+
+
 def _seen_key(notification: Notification, event: Event) -> str | None:
     if notification.subscription is not None and event.number is not None:
-        return f"toh:seen:{notification.subscription}:{event.number}"
+        return event_key(notification.subscription, event.number)
     if event.resource is not None and event.focus is not None:
         meta = event.resource.get("meta")
         version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
@@ -47,8 +55,8 @@ def _seen_key(notification: Notification, event: Event) -> str | None:
     return None
 
 
-async def _record_channel(redis: aioredis.Redis, notification: Notification) -> int | None:
-    """Remember the channel's state; return the event count seen before this notification (gap detection)."""
+async def _record_channel(redis: aioredis.Redis, notification: Notification, numbers: list[int]) -> int | None:
+    """Remember the channel's state; return the highest event number known before this notification (gaps)."""
     assert notification.subscription is not None
     previous_raw = await cast(Awaitable[Any], redis.hget(SUBSCRIPTIONS_KEY, notification.subscription))
     previous = json.loads(previous_raw) if previous_raw else {}
@@ -58,7 +66,9 @@ async def _record_channel(redis: aioredis.Redis, notification: Notification) -> 
         "last_kind": notification.kind,
         "status": notification.status,
         "topic": notification.topic,
-        "events_since_start": max(notification.events_since_start or 0, previous.get("events_since_start") or 0),
+        "events_since_start": max(
+            notification.events_since_start or 0, *numbers, previous.get("events_since_start") or 0
+        ),
     }
     previous_heartbeat = previous.get("last_heartbeat")
     state["heartbeat_interval"] = previous.get("heartbeat_interval")
@@ -75,20 +85,20 @@ async def _record_channel(redis: aioredis.Redis, notification: Notification) -> 
 
 
 async def accept_notification(
-    notification: Notification, *, redis: aioredis.Redis, celery: Celery, fhir_base: str
+    notification: Notification, *, redis: aioredis.Redis, celery: Celery, fhir_base: str, gap_grace_seconds: float
 ) -> Accepted:
-    def send(task: str, **kwargs: Any) -> Callable[[], object]:
-        return lambda: celery.send_task(task, kwargs=kwargs, retry=False)
+    def send(task: str, countdown: float | None = None, **kwargs: Any) -> Callable[[], object]:
+        return lambda: celery.send_task(task, kwargs=kwargs, countdown=countdown, retry=False)
 
+    numbers = [e.number for e in notification.events if e.number is not None]
     try:
-        before = await _record_channel(redis, notification) if notification.subscription else None
+        subscription = notification.subscription
+        before = await _record_channel(redis, notification, numbers) if subscription else None
         if notification.kind in ("handshake", "heartbeat", "query-status"):
             return Accepted(0, 0)
         if notification.kind == "ping" or (notification.kind == "event-notification" and not notification.events):
             await anyio.to_thread.run_sync(send("toh.resync", fhir_base=fhir_base, since=time.time() - 3600))
             return Accepted(1, 0)
-        numbers = [e.number for e in notification.events if e.number is not None]
-        gap = before is not None and bool(numbers) and min(numbers) > before + 1
         queued = duplicates = 0
         for event in notification.events:
             key = _seen_key(notification, event)
@@ -104,9 +114,11 @@ async def accept_notification(
                     await redis.delete(key)
                 raise
             queued += 1
-        if gap:
-            log.warning("ingest.gap", subscription=notification.subscription, seen=before, first=min(numbers))
-            await anyio.to_thread.run_sync(send("toh.resync", fhir_base=fhir_base, since=time.time() - 86400))
+        if subscription is not None and before is not None and numbers and min(numbers) > before + 1:
+            log.info("ingest.gap_suspected", subscription=subscription, seen=before, first=min(numbers))
+            check = send("toh.check_gap", countdown=gap_grace_seconds, fhir_base=fhir_base,
+                         subscription=subscription, first=before + 1, last=min(numbers) - 1)  # fmt: skip
+            await anyio.to_thread.run_sync(check)
         return Accepted(queued, duplicates)
     except (RedisError, OSError) as exc:
         raise ProblemError(503, f"Cannot queue the notification now ({type(exc).__name__}); please retry") from None

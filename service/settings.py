@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     watchdog_seconds: float = Field(
         default=30.0, gt=0, description="How often the API checks that subscription heartbeats keep arriving."
     )
+    gap_grace_seconds: float = Field(
+        default=10.0, ge=0, description="A skipped event number must stay missing this long before a re-query."
+    )
     coalesce_seconds: float = Field(
         default=0.2, ge=0, description="Notifications for one patient within this window make one screening."
     )

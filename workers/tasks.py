@@ -3,6 +3,7 @@
 process_event   a notified resource -> its patient -> one coalesced screening
 screen_patient  fetch the record, screen it, store the cards, write back when the assessment changed
 resync          after a ping, an empty notification or a gap: re-query what changed, screen those patients
+check_gap       after the grace period: skipped event numbers still unseen were lost -> resync
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from service.cds.cards import cards
 from service.fhir.client import FhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, provenance, risk_assessment
-from service.ingest import SUBSCRIPTIONS_KEY
+from service.ingest import SUBSCRIPTIONS_KEY, event_key
 from service.screening import RULES_VERSION, screen
 from service.screening.fhir import reference_id
 from service.settings import get_settings
@@ -29,7 +30,7 @@ from service.store import DEAD_LETTERS_KEY, cards_entry, cards_key
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
 
-__all__ = ["ping", "process_event", "resync", "screen_patient", "subscription_status"]
+__all__ = ["check_gap", "ping", "process_event", "resync", "screen_patient", "subscription_status"]
 
 log = structlog.get_logger("toh.tasks")
 _settings = get_settings()
@@ -141,6 +142,26 @@ def resync(fhir_base: str, since: float) -> int:
     for patient in sorted(patients):
         schedule_screening(fhir_base, patient)
     return len(patients)
+
+
+GAP_CHECK_LIMIT = 1000  # wider gaps are not checked number by number: they are treated as lost
+
+
+@app.task(name="toh.check_gap")
+def check_gap(fhir_base: str, subscription: str, first: int, last: int) -> int:
+    """Event numbers `first`..`last` were skipped a grace period ago; those still unseen were lost: re-query."""
+    numbers = range(first, last + 1)
+    if len(numbers) > GAP_CHECK_LIMIT:
+        missing = len(numbers)
+    else:
+        with redis_client().pipeline(transaction=False) as pipe:
+            for number in numbers:
+                pipe.exists(event_key(subscription, number))
+            missing = sum(not seen for seen in pipe.execute())
+    if missing:
+        log.warning("ingest.gap", subscription=relative_reference(subscription), first=first, missing=missing)
+        resync.delay(fhir_base=fhir_base, since=time.time() - 86400)
+    return missing
 
 
 @fhir_task("toh.subscription_status")

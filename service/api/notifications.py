@@ -55,13 +55,16 @@ async def _read(request: Request, settings: Settings) -> Any | None:
         raise ProblemError(400, "The body is not valid JSON") from None
 
 
-async def _accept(parse: Callable[[], Notification], redis: Any, celery: Any, fhir_base: str) -> JSONResponse:
+async def _accept(parse: Callable[[], Notification], redis: Any, celery: Any, settings: Settings) -> JSONResponse:
     """Parse (400 with the reason when it fails), queue, and say what was accepted."""
+    fhir_base = _fhir_base(settings)
     try:
         parsed = parse()
     except NotificationError as exc:
         raise ProblemError(400, str(exc)) from None
-    accepted = await accept_notification(parsed, redis=redis, celery=celery, fhir_base=fhir_base)
+    accepted = await accept_notification(
+        parsed, redis=redis, celery=celery, fhir_base=fhir_base, gap_grace_seconds=settings.gap_grace_seconds
+    )
     text = f"Accepted: {accepted.queued} queued, {accepted.duplicates} duplicate(s) ignored"
     return JSONResponse(
         operation_outcome(text, code="informational", severity="information"), media_type="application/fhir+json"
@@ -76,10 +79,9 @@ async def _accept(parse: Callable[[], Notification], redis: Any, celery: Any, fh
 )
 async def notification(request: Request, settings: SettingsDep, redis: RedisDep, celery: CeleryDep) -> JSONResponse:
     _authenticate(request, settings)
-    fhir_base = _fhir_base(settings)
     body = await _read(request, settings)
     parse = (lambda: classic_notification("", None, None)) if body is None else (lambda: parse_notification(body))
-    return await _accept(parse, redis, celery, fhir_base)
+    return await _accept(parse, redis, celery, settings)
 
 
 @router.api_route(
@@ -95,6 +97,5 @@ async def classic(
     _authenticate(request, settings)
     if not _TYPE.fullmatch(resource_type) or not _ID.fullmatch(resource_id):
         raise ProblemError(400, "The URL must be /fhir/notifications/{ResourceType}/{id}")
-    fhir_base = _fhir_base(settings)
     body = await _read(request, settings)
-    return await _accept(lambda: classic_notification(resource_type, resource_id, body), redis, celery, fhir_base)
+    return await _accept(lambda: classic_notification(resource_type, resource_id, body), redis, celery, settings)

@@ -45,7 +45,7 @@ def pipeline(
     api_base = f"http://127.0.0.1:{port}"
     fhir = fhir_override or sekmet_base
     env = service_env(TOH_FHIR_BASE_URL=fhir, TOH_NOTIFY_TOKEN=TOKEN, TOH_PUBLIC_BASE_URL=api_base,
-                      TOH_COALESCE_SECONDS="0.3", TOH_REDIS_URL=redis.url, **settings)  # fmt: skip
+                      TOH_COALESCE_SECONDS="0.3", TOH_GAP_GRACE_SECONDS="1", TOH_REDIS_URL=redis.url, **settings)  # fmt: skip
     api = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
     worker = LoggedProcess([sys.executable, "-m", "service.cli", "worker"], env=env)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from service.ingest import SUBSCRIPTIONS_KEY
 from service.main import create_app
 from service.redis_server import RedisServer
 from service.settings import Settings
+from workers import tasks
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "notifications"
 TOKEN = {"Authorization": "Bearer secret-notify-token"}
@@ -115,11 +117,34 @@ def test_handshake_and_heartbeat_are_recorded_not_queued(receiver: tuple[TestCli
     assert state["last_kind"] == "heartbeat" and "last_heartbeat" in state
 
 
-def test_a_gap_in_event_numbers_triggers_recovery(receiver: tuple[TestClient, redis.Redis]) -> None:
+def test_a_skipped_event_number_queues_a_delayed_gap_check(receiver: tuple[TestClient, redis.Redis]) -> None:
     client, store = receiver
     assert post(client, fixture("r4-backport-full-resource.json")).status_code == 200  # event 1
-    assert post(client, fixture("r4-backport-event-3.json")).status_code == 200  # event 2 was lost
-    assert [task for task, _ in queued(store)] == ["toh.process_event", "toh.process_event", "toh.resync"]
+    assert post(client, fixture("r4-backport-event-3.json")).status_code == 200  # event 2 not here (yet)
+    tasks = queued(store)
+    assert [task for task, _ in tasks] == ["toh.process_event", "toh.process_event", "toh.check_gap"]
+    assert tasks[2][1] == {"fhir_base": "http://fhir.example.org/fhir", "first": 2, "last": 2,
+                           "subscription": "http://fhir.example.org/fhir/Subscription/toh-observations"}  # fmt: skip
+    eta = json.loads(store.lindex("celery", 0))["headers"]["eta"]  # the newest message: after the grace period
+    assert datetime.fromisoformat(eta) > datetime.now(UTC) + timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(("late_event_arrives", "resyncs"), [(True, 0), (False, 1)])
+def test_the_gap_check_resyncs_only_when_the_event_never_came(
+    late_event_arrives: bool, resyncs: int, receiver: tuple[TestClient, redis.Redis], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, store = receiver
+    post(client, fixture("r4-backport-full-resource.json"))  # event 1
+    post(client, fixture("r4-backport-event-3.json"))
+    if late_event_arrives:  # event 2, delivered out of order within the grace period
+        body = json.dumps(fixture("r4-backport-full-resource.json")).replace('"valueString": "1"', '"valueString": "2"')
+        assert client.post("/fhir/notifications", content=body, headers=TOKEN | FHIR_JSON).status_code == 200
+    _, check = next(task for task in queued(store) if task[0] == "toh.check_gap")
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(tasks, "redis_client", lambda: store)
+    monkeypatch.setattr(tasks.resync, "delay", lambda **kwargs: sent.append(kwargs))
+    assert tasks.check_gap(**check) == resyncs
+    assert len(sent) == resyncs
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,353 @@
+"""`make bench`: every figure of the performance report beside its reference, measured in one run on loopback.
+
+  1  patient-view, seed case, screened inline from full prefetch, JWT on   vs a bare FastAPI handler, same body
+  2  patient-view answered from the workers' precomputed cards             vs the bare handler, same body
+  3  order-sign with a draft MedicationRequest                             vs the bare handler, same body
+  4  notifications accepted/s (R4 backport, full-resource)                 vs a bare Celery send_task() loop
+  5  event to cards-ready latency at 50 events/s for 30 s                  (absolute target: p99 <= 150 ms)
+  6  worker screenings/s                                                   vs no-op tasks on the same worker
+  7  peak RSS of the API process and of each worker process                (absolute targets: 150 / 200 MB)
+  8  patient-view latency for records of 10 to 5,000 resources, fetched    vs linear growth from the smallest
+
+Paired figures alternate A/B runs and quote medians. Results: bench/results/latest.{json,md} and chart.png.
+TOH_BENCH_SECONDS sets the length of each load run (default 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from bench import bodies, load, report
+from bench import screening as screening_bench
+from bench.stack import Child, children, clean_env, peak_rss_mb, python, sekmet, wait_http
+from service.cds.client import JwtSigner
+from service.redis_server import RedisServer, free_port
+from service.settings import Settings
+from service.store import cards_key
+from workers.celery_app import create_celery_app
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SECONDS = float(os.environ.get("TOH_BENCH_SECONDS", "5"))
+ROUNDS = 2
+ISSUER = "https://bench.ehr.example"
+NOTIFY_TOKEN = "bench-notify-token"
+RATE, LATENCY_SECONDS, PATIENTS = 50, float(os.environ.get("TOH_BENCH_LATENCY_SECONDS", "30")), 60
+SIZES = (10, 100, 1000, 5000)
+
+
+def _mint(args: tuple[bytes, str, str, str, int]) -> list[str]:
+    pem, kid, algorithm, audience, count = args
+    key = serialization.load_pem_private_key(pem, password=None)
+    signer = JwtSigner(ISSUER, kid, key, algorithm)
+    return [signer.token(audience) for _ in range(count)]
+
+
+class Keys:
+    """The bench EHR's signing keys (RS384 and ES384) and a pool that mints one-use tokens on both cores."""
+
+    def __init__(self) -> None:
+        self.pems = {"RS384": rsa.generate_private_key(65537, 2048), "ES384": ec.generate_private_key(ec.SECP384R1())}
+        self.jwks = {
+            "keys": [
+                json.loads(RSAAlgorithm.to_jwk(self.pems["RS384"].public_key())) | {"kid": "bench-RS384"},
+                json.loads(ECAlgorithm.to_jwk(self.pems["ES384"].public_key())) | {"kid": "bench-ES384"},
+            ]
+        }
+        self.pool = ProcessPoolExecutor(2)
+
+    def tokens(self, algorithm: str, audience: str, count: int) -> list[str]:
+        pem = self.pems[algorithm].private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        chunks = [(pem, f"bench-{algorithm}", algorithm, audience, count // 8 + 1)] * 8
+        return [token for chunk in self.pool.map(_mint, chunks) for token in chunk]
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def paired(a: Callable[[], dict[str, float]], b: Callable[[], dict[str, float]]) -> tuple[dict[str, Any], ...]:
+    """A, B, A, B...: slow drifts of the machine hit both sides alike."""
+    runs: tuple[list[dict[str, float]], list[dict[str, float]]] = ([], [])
+    for _ in range(ROUNDS):
+        runs[0].append(a())
+        runs[1].append(b())
+    return tuple(median_of(side) | {"runs": side} for side in runs)
+
+
+def ratio(value: float, reference: float) -> float:
+    return round(value / reference, 3)
+
+
+class Bench:
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.redis_server = RedisServer(scratch / "redis", appendonly=False).start()
+        self.store = redis.Redis.from_url(self.redis_server.url)
+        self.sekmet, self.fhir_base = sekmet(scratch, free_port())
+        self.keys = Keys()
+        api_port, bare_port = free_port(), free_port()
+        self.api_url, self.bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
+        self.env = clean_env(
+            TOH_REDIS_URL=self.redis_server.url,
+            TOH_FHIR_BASE_URL=self.fhir_base,
+            TOH_NOTIFY_TOKEN=NOTIFY_TOKEN,
+            TOH_COALESCE_SECONDS="0",  # the default window (0.2 s) would be part of every latency measured
+            TOH_PUBLIC_BASE_URL=self.api_url,
+            TOH_CDS_ISSUERS=json.dumps({ISSUER: {"jwks": self.keys.jwks}}),
+            TOH_FHIR_SERVER_ALLOWLIST=json.dumps([self.fhir_base]),
+        )
+        self.api = Child(python("-m", "service.cli", "api", "--port", str(api_port)), self.env)
+        self.api.ready("startup complete")
+        self.bare = Child(python("-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port), "--no-access-log",
+                                 "--log-level", "warning"), self.env | {"TOH_BENCH_JWKS": json.dumps(self.keys.jwks)})  # fmt: skip
+        wait_http(f"{self.bare_url}/openapi.json")
+        self.worker: Child | None = None
+
+    def close(self) -> None:
+        for child in (self.worker, self.api, self.bare, self.sekmet):
+            if child is not None:
+                child.stop()
+        self.keys.pool.shutdown()
+        self.store.close()
+        self.redis_server.stop()
+
+    def load_fhir(self, resources: list[dict[str, Any]]) -> None:
+        for start in range(0, len(resources), 500):
+            response = httpx.post(self.fhir_base, json=bodies.transaction(resources[start : start + 500]), timeout=120)
+            response.raise_for_status()
+
+    def start_worker(self) -> None:
+        self.store.delete("celery")
+        self.worker = Child(python("-m", "service.cli", "worker"), self.env).ready('"worker.ready"')
+
+    # 1-3 ---------------------------------------------------------------------------------------------------------
+    def hook(self, service: str, body: bytes, algorithm: str = "RS384") -> dict[str, Any]:
+        url = f"{self.api_url}/cds-services/{service}"
+
+        def ours() -> dict[str, float]:
+            tokens = self.keys.tokens(algorithm, url, int(SECONDS * 3000))
+            return load.run(load.Post(url, body, tokens=tokens), SECONDS)
+
+        def bare() -> dict[str, float]:
+            return load.run(load.Post(f"{self.bare_url}/cds-services/{service}", body), SECONDS)
+
+        service_figures, reference = paired(ours, bare)
+        return {
+            "service": service_figures,
+            "reference": reference,
+            "ratio": ratio(service_figures["requests_per_second"], reference["requests_per_second"]),
+        }
+
+    def jwt_only_reference(self, algorithm: str) -> dict[str, float]:
+        """The bare handler verifying the same JWT and nothing else: what the signature alone costs."""
+        url = f"{self.bare_url}/jwt/cds-services/toh-patient-view"
+        body = bodies.hook_body("patient-view", bodies.scenario_resources("seed-2"))
+        tokens = self.keys.tokens(algorithm, url, int(SECONDS * 4000))
+        return load.run(load.Post(url, body, tokens=tokens), SECONDS)
+
+    # 4 -----------------------------------------------------------------------------------------------------------
+    def accepted(self) -> dict[str, Any]:
+        body = json.dumps(bodies.notification("toh-bench-0", "__EVENT__")).encode()
+        post = load.Post(f"{self.api_url}/fhir/notifications", body, "application/fhir+json", bearer=NOTIFY_TOKEN)
+        producer = create_celery_app(Settings(redis_url=self.redis_server.url))
+        payload = bodies.notification("toh-bench-0", "1")["entry"][1]["resource"]
+
+        def bare_loop() -> dict[str, float]:
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < SECONDS:
+                producer.send_task("toh.process_event", kwargs={"fhir_base": self.fhir_base,
+                                                                "focus": "Observation/1", "resource": payload})  # fmt: skip
+                count += 1
+            return {"requests_per_second": count / (time.perf_counter() - started)}
+
+        try:
+            service_figures, reference = paired(lambda: load.run(post, SECONDS), bare_loop)
+        finally:
+            producer.close()
+            self.store.delete("celery")
+        return {
+            "service": service_figures,
+            "reference": reference,
+            "ratio": ratio(service_figures["requests_per_second"], reference["requests_per_second"]),
+        }
+
+    # 5 -----------------------------------------------------------------------------------------------------------
+    async def event_to_cards(self) -> dict[str, Any]:
+        """RATE events a second, each for one of PATIENTS; time until that patient's cards are newer than it."""
+        samples: list[float] = []
+        lost = 0
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def one(index: int) -> None:
+                nonlocal lost
+                patient = f"toh-bench-{index % PATIENTS}"
+                key = cards_key(self.fhir_base, patient)
+                sent = time.time()
+                body = json.dumps(bodies.notification(patient, str(index + 1), "Subscription/bench-latency"))
+                response = await client.post(f"{self.api_url}/fhir/notifications", content=body,
+                                             headers={"Authorization": f"Bearer {NOTIFY_TOKEN}",
+                                                      "Content-Type": "application/fhir+json"})  # fmt: skip
+                response.raise_for_status()
+                while time.time() - sent < 30:
+                    raw = self.store.get(key)
+                    if raw and json.loads(raw)["evaluated_at"] >= sent:
+                        samples.append((time.time() - sent) * 1e3)
+                        return
+                    await asyncio.sleep(0.005)  # polling for the result is the measurement itself
+                lost += 1
+
+            tasks = []
+            started = time.perf_counter()
+            for index in range(int(RATE * LATENCY_SECONDS)):
+                tasks.append(asyncio.create_task(one(index)))
+                await asyncio.sleep(max(0.0, started + (index + 1) / RATE - time.perf_counter()))
+            await asyncio.gather(*tasks)
+        samples.sort()
+        return {
+            "offered_per_second": RATE,
+            "seconds": LATENCY_SECONDS,
+            "events": len(samples),
+            "not_ready_in_30_s": lost,
+            "p50_ms": samples[len(samples) // 2],
+            "p99_ms": samples[math.ceil(len(samples) * 0.99) - 1],
+        }
+
+    # 6 -----------------------------------------------------------------------------------------------------------
+    def drain_rate(self, task: str, kwargs_list: list[dict[str, Any]]) -> dict[str, float]:
+        """Tasks per second from the first send to the last completion (counted by the workers in Redis)."""
+
+        def done() -> int:
+            outcomes = self.store.hgetall("toh:metrics:task-outcomes")
+            return sum(int(v) for k, v in outcomes.items() if k.decode().startswith(task + "|"))
+
+        producer = create_celery_app(Settings(redis_url=self.redis_server.url))
+        before, started = done(), time.perf_counter()
+        for kwargs in kwargs_list:
+            producer.send_task(task, kwargs=kwargs)
+        while done() - before < len(kwargs_list):
+            time.sleep(0.01)
+        producer.close()
+        return {"tasks_per_second": len(kwargs_list) / (time.perf_counter() - started)}
+
+    def screenings(self) -> dict[str, Any]:
+        screens = [{"fhir_base": self.fhir_base, "patient_id": f"toh-bench-{i % PATIENTS}"} for i in range(400)]
+        service_figures, reference = paired(
+            lambda: self.drain_rate("toh.screen_patient", screens),
+            lambda: self.drain_rate("toh.ping", [{} for _ in range(2000)]),
+        )
+        return {
+            "service": service_figures,
+            "reference": reference,
+            "ratio": ratio(service_figures["tasks_per_second"], reference["tasks_per_second"]),
+        }
+
+    # 8 -----------------------------------------------------------------------------------------------------------
+    def scaling(self) -> dict[str, Any]:
+        """patient-view with no prefetch: the service pages through the record on the FHIR server and screens it."""
+        url = f"{self.api_url}/cds-services/toh-patient-view"
+        points = []
+        for size in SIZES:
+            patient = f"toh-bench-size-{size}"
+            body = json.loads(bodies.hook_body("patient-view", bodies.padded_record(patient, size), prefetch=False))
+            body["fhirServer"] = self.fhir_base
+            tokens = self.keys.tokens("RS384", url, 16)
+            latencies = []
+            with httpx.Client(timeout=60) as client:
+                for token in tokens[:12]:
+                    started = time.perf_counter()
+                    response = client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+                    latencies.append((time.perf_counter() - started) * 1e3)
+                    response.raise_for_status()
+            latencies = sorted(latencies[2:])  # the first two warm the server's caches
+            points.append({"resources": size, "p50_ms": statistics.median(latencies), "max_ms": latencies[-1]})
+        smallest = points[0]
+        for point in points:
+            point["per_resource_ms"] = point["p50_ms"] / point["resources"]
+        growth = math.log(points[-1]["p50_ms"] / points[-2]["p50_ms"]) / math.log(SIZES[-1] / SIZES[-2])
+        return {"points": points, "exponent_last_step": round(growth, 3), "smallest_p50_ms": smallest["p50_ms"]}
+
+    # 7 -----------------------------------------------------------------------------------------------------------
+    def memory(self) -> dict[str, Any]:
+        assert self.worker is not None
+        pool = children(self.worker.pid)
+        return {
+            "api_mb": peak_rss_mb(self.api.pid),
+            "worker_main_mb": peak_rss_mb(self.worker.pid),
+            "worker_pool_mb": [peak_rss_mb(pid) for pid in pool],
+        }
+
+
+def run() -> dict[str, Any]:
+    started = time.monotonic()
+    figures: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_generator": load.GENERATOR,
+        "connections": load.CONNECTIONS,
+        "seconds_per_run": SECONDS,
+        "rounds": ROUNDS,
+    }
+    with tempfile.TemporaryDirectory(prefix="toh-bench-") as scratch:
+        bench = Bench(Path(scratch))
+        try:
+            patients = [r for i in range(PATIENTS) for r in bodies.scenario_resources("seed-1", f"toh-bench-{i}")]
+            bench.load_fhir(patients)
+            for size in SIZES:
+                bench.load_fhir(bodies.padded_record(f"toh-bench-size-{size}", size))
+            figures["4_notifications_accepted"] = bench.accepted()
+            bench.start_worker()
+            figures["6_worker_screenings"] = bench.screenings()
+            figures["5_event_to_cards"] = asyncio.run(bench.event_to_cards())
+            seed = bodies.scenario_resources("seed-2")
+            figures["1_patient_view_inline"] = bench.hook("toh-patient-view", bodies.hook_body("patient-view", seed))
+            figures["1_patient_view_inline"]["es384"] = bench.hook(
+                "toh-patient-view", bodies.hook_body("patient-view", seed), algorithm="ES384"
+            )["service"]
+            figures["1_patient_view_inline"]["jwt_only_reference"] = {
+                alg: bench.jwt_only_reference(alg) for alg in ("RS384", "ES384")
+            }
+            precomputed = bodies.hook_body("patient-view", bodies.scenario_resources("seed-1", "toh-bench-0"), prefetch=False)  # fmt: skip
+            figures["2_patient_view_precomputed"] = bench.hook("toh-patient-view", precomputed)
+            order = bodies.hook_body("order-sign", bodies.scenario_resources("14"))
+            figures["3_order_sign"] = bench.hook("toh-order-sign", order)
+            figures["8_scaling"] = bench.scaling()
+            figures["7_peak_rss"] = bench.memory()
+        finally:
+            bench.close()
+    figures["screening_micro"] = screening_bench.main()
+    figures["bench_seconds"] = round(time.monotonic() - started)
+    return figures
+
+
+def main() -> None:
+    figures = run()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(figures, indent=2) + "\n")
+    table = report.table(figures)
+    (RESULTS / "latest.md").write_text(table)
+    report.chart(figures, RESULTS / "chart.png")
+    print(table)  # noqa: T201 - the report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The benchmark's figures as a markdown table (each beside its reference and target) and a PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TARGETS = {"1": 0.5, "2": 0.8, "3": 0.5, "4": 0.7, "6": 0.5}
+P99_TARGET_MS = {"1": 50, "5": 150}
+RSS_TARGET_MB = {"api": 150, "worker": 200}
+LINEAR = 1.1  # growth exponent (log time / log size) counted as linear, allowing for noise
+
+
+def _rate(figures: dict[str, Any]) -> str:
+    shown = f"{figures['requests_per_second']:,.0f} req/s"
+    if "p99_ms" in figures:
+        shown += f", p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms"
+    return shown
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """(#, figure, toh-cds, reference, ratio, target and verdict) per line of the table."""
+    one, two, three = f["1_patient_view_inline"], f["2_patient_view_precomputed"], f["3_order_sign"]
+    four, five, six = f["4_notifications_accepted"], f["5_event_to_cards"], f["6_worker_screenings"]
+    seven, eight = f["7_peak_rss"], f["8_scaling"]
+    es384_ratio = one["es384"]["requests_per_second"] / one["reference"]["requests_per_second"]
+    jwt_only = one["jwt_only_reference"]
+    lines = [
+        ("1", "patient-view, seed case screened inline, JWT RS384", _rate(one["service"]),
+         "bare handler: " + _rate(one["reference"]), f"{one['ratio']:.2f}x",
+         f">= 0.5x {_met(one['ratio'] >= 0.5)}; p99 <= 50 ms {_met(one['service']['p99_ms'] <= 50)}"),
+        ("1b", "the same with ES384 tokens", _rate(one["es384"]), "bare handler (row 1)", f"{es384_ratio:.2f}x",
+         f">= 0.5x {_met(es384_ratio >= 0.5)}; p99 <= 50 ms {_met(one['es384']['p99_ms'] <= 50)}"),
+    ]  # fmt: skip
+    for alg, figures in jwt_only.items():
+        share = figures["requests_per_second"] / one["reference"]["requests_per_second"]
+        lines.append(("1c", f"bare handler verifying the {alg} JWT only (a ceiling, not ours)", _rate(figures),
+                      "bare handler (row 1)", f"{share:.2f}x", "context"))  # fmt: skip
+    lines += [
+        ("2", "patient-view answered from precomputed cards, JWT RS384", _rate(two["service"]),
+         "bare handler: " + _rate(two["reference"]), f"{two['ratio']:.2f}x", f">= 0.8x {_met(two['ratio'] >= 0.8)}"),
+        ("3", "order-sign, draft MedicationRequest (alendronate), JWT RS384", _rate(three["service"]),
+         "bare handler: " + _rate(three["reference"]), f"{three['ratio']:.2f}x",
+         f">= 0.5x {_met(three['ratio'] >= 0.5)}"),
+        ("4", "notifications accepted (backport full-resource), one API process",
+         _rate(four["service"]), f"bare send_task() loop: {four['reference']['requests_per_second']:,.0f}/s",
+         f"{four['ratio']:.2f}x", f">= 0.7x {_met(four['ratio'] >= 0.7)}"),
+        ("5", f"event to cards-ready at {five['offered_per_second']}/s for {five['seconds']:g} s",
+         f"p50 {five['p50_ms']:.0f} ms, p99 {five['p99_ms']:.0f} ms ({five['events']} events, "
+         f"{five['not_ready_in_30_s']} late)", "", "", f"p99 <= 150 ms {_met(five['p99_ms'] <= 150)}"),
+        ("6", "worker screenings (fetch record, screen, store, write back)",
+         f"{six['service']['tasks_per_second']:,.0f}/s", f"no-op tasks, same worker: {six['reference']['tasks_per_second']:,.0f}/s",
+         f"{six['ratio']:.2f}x", f">= 0.5x {_met(six['ratio'] >= 0.5)}"),
+    ]  # fmt: skip
+    worker_peak = max([seven["worker_main_mb"], *seven["worker_pool_mb"]])
+    pool = ", ".join(f"{mb:.0f}" for mb in seven["worker_pool_mb"])
+    lines.append(("7", "peak RSS: API / worker main / worker pool processes",
+                  f"{seven['api_mb']:.0f} / {seven['worker_main_mb']:.0f} / {pool} MB", "", "",
+                  f"API <= 150 MB {_met(seven['api_mb'] <= RSS_TARGET_MB['api'])}; "
+                  f"worker <= 200 MB {_met(worker_peak <= RSS_TARGET_MB['worker'])}"))  # fmt: skip
+    curve = ", ".join(f"{p['resources']:,}: {p['p50_ms']:.0f} ms" for p in eight["points"])
+    lines.append(("8", "patient-view p50 by record size (fetched and paged from the FHIR server)", curve,
+                  "linear growth", f"exponent {eight['exponent_last_step']:.2f}",
+                  f"linear or better (<= {LINEAR}) {_met(eight['exponent_last_step'] <= LINEAR)}"))  # fmt: skip
+    return lines
+
+
+def table(f: dict[str, Any]) -> str:
+    header = (
+        f"Measured {f['when']} on {f['machine']}; load by {f['load_generator']}, {f['connections']} connections, "
+        f"{f['rounds']} alternating A/B runs of {f['seconds_per_run']:g} s per pair, medians; "
+        f"whole run {f['bench_seconds']} s.\n\n"
+        "| # | figure | toh-cds | reference (same run) | ratio | target |\n|---|---|---|---|---|---|\n"
+    )
+    return header + "".join(f"| {' | '.join(row)} |\n" for row in rows(f))
+
+
+def chart(f: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {"1": "1 patient-view inline", "2": "2 precomputed", "3": "3 order-sign", "4": "4 accepted/s",
+              "6": "6 screenings/s"}  # fmt: skip
+    keys = {"1": "1_patient_view_inline", "2": "2_patient_view_precomputed", "3": "3_order_sign",
+            "4": "4_notifications_accepted", "6": "6_worker_screenings"}  # fmt: skip
+    ratios = [f[keys[n]]["ratio"] for n in labels]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    positions = range(len(labels))
+    colours = ["tab:green" if r >= TARGETS[n] else "tab:red" for n, r in zip(labels, ratios, strict=True)]
+    left.barh(list(positions), ratios, color=colours)
+    left.scatter([TARGETS[n] for n in labels], list(positions), marker="|", s=400, color="black", label="target")
+    left.set_yticks(list(positions), list(labels.values()))
+    left.invert_yaxis()
+    left.set_xlabel("toh-cds / reference, same run")
+    left.set_title("Throughput against its reference")
+    left.legend(loc="lower right")
+    points = f["8_scaling"]["points"]
+    sizes = [p["resources"] for p in points]
+    right.loglog(sizes, [p["p50_ms"] for p in points], "o-", label="patient-view p50 (fetched)")
+    right.loglog(sizes, [points[0]["p50_ms"] * s / sizes[0] for s in sizes], "--", color="grey",
+                 label="linear from the smallest")  # fmt: skip
+    right.set_xlabel("resources in the record")
+    right.set_ylabel("ms")
+    right.set_title("Cost as the record grows")
+    right.legend()
+    figure.suptitle(f"toh-cds make bench, {f['when']}, {f['machine']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

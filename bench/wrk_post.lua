@@ -1,0 +1,46 @@
+-- wrk script: POST a body from a file. Arguments: body file, tokens file or "-", static bearer token or "-",
+-- content type, thread count. With a tokens file each request carries the next unused JWT (threads take every
+-- n-th line, so no jti is sent twice); "__EVENT__" in the body becomes the next event number (threads interleave).
+-- Prints its figures as one JSON line when done.
+local counter = 0
+
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+
+function init(args)
+  local f = io.open(args[1], "rb"); body = f:read("*a"); f:close()
+  templated = string.find(body, "__EVENT__", 1, true) ~= nil
+  static_token, content_type, thread_count = args[3], args[4], tonumber(args[5])
+  tokens, index, sent = {}, 0, 0
+  if args[2] ~= "-" then
+    local n = 0
+    for line in io.lines(args[2]) do
+      if n % thread_count == id then tokens[#tokens + 1] = line end
+      n = n + 1
+    end
+  end
+end
+
+function request()
+  local headers = { ["Content-Type"] = content_type }
+  if #tokens > 0 then
+    index = index + 1
+    headers["Authorization"] = "Bearer " .. tokens[index]
+  elseif static_token ~= "-" then
+    headers["Authorization"] = "Bearer " .. static_token
+  end
+  local payload = body
+  if templated then
+    sent = sent + 1
+    payload = string.gsub(body, "__EVENT__", tostring(sent * thread_count + id))
+  end
+  return wrk.format("POST", nil, headers, payload)
+end
+
+function done(summary, latency, requests)
+  local failed = summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
+  io.write(string.format('{"requests": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, "errors": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, failed))
+end
