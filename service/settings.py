@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     fhir_signing_alg: Literal["RS384", "ES384"] = "RS384"
     fhir_token_url: str | None = Field(default=None, description="Token endpoint; discovered when unset.")
     fhir_scopes: str = "system/*.read system/RiskAssessment.write system/Provenance.write"
+    fhir_record_query: Literal["auto", "everything", "searches"] = Field(
+        default="auto",
+        description="How workers read a record: Patient/$everything where the CapabilityStatement offers it "
+        "(auto), always, or the nine prefetch searches.",
+    )
     http_timeout: float = Field(default=10.0, gt=0, description="Seconds of inactivity before an HTTP call fails.")
     http_connect_timeout: float = Field(default=3.0, gt=0)
     http_max_connections: int = Field(default=50, ge=1)

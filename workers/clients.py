@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import redis
 
@@ -32,11 +30,15 @@ def _make_http() -> httpx.Client:
 
 redis_client = PerProcess(_make_redis)
 _http = PerProcess(_make_http)
-_auth: PerProcess[dict[str, Any]] = PerProcess(dict)  # FHIR base -> auth, so the SMART token stays cached
+# FHIR base -> its client, kept so the SMART token and what the server offers are learnt once per process.
+_clients: PerProcess[dict[str, FhirClient]] = PerProcess(dict)
 
 
 def fhir(base: str) -> FhirClient:
-    http, auth = _http(), _auth()
-    if base not in auth:
-        auth[base] = auth_for(get_settings(), base, http)
-    return FhirClient(base, http, auth=auth[base])
+    clients = _clients()
+    if base not in clients:
+        settings, http = get_settings(), _http()
+        clients[base] = FhirClient(
+            base, http, auth=auth_for(settings, base, http), record_query=settings.fhir_record_query
+        )
+    return clients[base]

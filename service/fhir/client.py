@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -43,13 +44,23 @@ def _retry_after(response: httpx.Response) -> float | None:
     return float(value) if value.replace(".", "", 1).isdigit() else None
 
 
+RecordQuery = Literal["auto", "everything", "searches"]
+
+
 class FhirClient:
     def __init__(
-        self, base: str, http: httpx.Client, *, auth: Callable[[], dict[str, str]] | None = None, max_pages: int = 50
+        self,
+        base: str,
+        http: httpx.Client,
+        *,
+        auth: Callable[[], dict[str, str]] | None = None,
+        max_pages: int = 50,
+        record_query: RecordQuery = "searches",
     ) -> None:
         self.base = base.rstrip("/")
         self.http = http
         self.max_pages = max_pages
+        self.record_query = record_query  # "auto" is settled by the first record() from the CapabilityStatement
         self.auth = auth  # headers provider: a static token, or SMART backend auth with its cached token
         self.headers = {"Accept": "application/fhir+json"}
 
@@ -111,9 +122,29 @@ class FhirClient:
         response = self._send("PUT", url, json=resource, headers={"Content-Type": "application/fhir+json"})
         return self._checked("PUT", response)
 
+    def offers_everything(self) -> bool:
+        """Whether the server's CapabilityStatement lists the Patient/$everything operation."""
+        statement = self._checked("GET", self._send("GET", f"{self.base}/metadata"))
+        for rest in statement.get("rest") or []:
+            for resource in rest.get("resource") or [] if rest.get("mode") == "server" else []:
+                if resource.get("type") == "Patient":
+                    names = [str(op.get("name", "")).lstrip("$") for op in resource.get("operation") or []]
+                    return "everything" in names
+        return False
+
     def record(self, patient_id: str) -> list[dict[str, Any]]:
-        """The patient's record: the same queries the CDS services publish as prefetch templates, run in parallel
-        (they are independent, and the round trips, not the screening, are what a screening costs)."""
+        """The patient's record. Round trips, not the screening, are what a screening costs, so: one
+        Patient/$everything (paged) where the server offers it, else the queries the CDS services publish as
+        prefetch templates, run in parallel."""
+        if self.record_query == "auto":
+            self.record_query = "everything" if self.offers_everything() else "searches"
+        if self.record_query == "everything":
+            try:
+                return self.search(f"Patient/{quote(patient_id, safe='')}/$everything?_count=1000")
+            except PermanentFhirError as exc:
+                if exc.status in (404, 410):
+                    return []  # no such patient, as the searches would find nothing
+                raise
 
         def run(query: str) -> list[dict[str, Any]]:
             if "?" in query:
