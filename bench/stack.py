@@ -108,6 +108,17 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by every thread of a process (schedstat: nanoseconds on the CPU)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9
+
+
 def peak_rss_mb(pid: int) -> float:
     """Peak resident set size of one process (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
