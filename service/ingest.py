@@ -1,7 +1,8 @@
 """Accepting notifications: record what the channel says, drop duplicates, enqueue the work, detect gaps.
 
-Durability rule: an event is acknowledged (2xx) only after its task is in the broker. Each event is marked seen
-first (SET NX) and the mark is removed again if the enqueue fails, so the sender's retry is processed, once.
+Durability rule: an event is acknowledged (2xx) only after its task is in the broker. Marking an event seen and
+queueing its task are one atomic step (service/publisher.py): if it fails, neither happened, the sender gets 503,
+and its retry is processed, once.
 
 Gaps: servers may deliver concurrently, so event 7 can arrive before event 6. A skipped number only queues a
 check that runs after `gap_grace_seconds`; numbers still unseen then were lost, and the check re-queries.
@@ -12,18 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
-import anyio
 import redis.asyncio as aioredis
 import structlog
-from celery import Celery
 from redis.exceptions import RedisError
 
 from service.errors import ProblemError
 from service.fhir.notifications import Event, Notification
+from service.publisher import Job, TaskPublisher
 
 __all__ = ["SEEN_SECONDS", "SUBSCRIPTIONS_KEY", "Accepted", "accept_notification", "event_key"]
 
@@ -85,11 +85,13 @@ async def _record_channel(redis: aioredis.Redis, notification: Notification, num
 
 
 async def accept_notification(
-    notification: Notification, *, redis: aioredis.Redis, celery: Celery, fhir_base: str, gap_grace_seconds: float
+    notification: Notification,
+    *,
+    redis: aioredis.Redis,
+    publisher: TaskPublisher,
+    fhir_base: str,
+    gap_grace_seconds: float,
 ) -> Accepted:
-    def send(task: str, countdown: float | None = None, **kwargs: Any) -> Callable[[], object]:
-        return lambda: celery.send_task(task, kwargs=kwargs, countdown=countdown, retry=False)
-
     numbers = [e.number for e in notification.events if e.number is not None]
     try:
         subscription = notification.subscription
@@ -97,32 +99,26 @@ async def accept_notification(
         if notification.kind in ("handshake", "heartbeat", "query-status"):
             return Accepted(0, 0)
         if notification.kind == "ping" or (notification.kind == "event-notification" and not notification.events):
-            await anyio.to_thread.run_sync(send("toh.resync", fhir_base=fhir_base, since=time.time() - 3600))
+            resync = publisher.message("toh.resync", {"fhir_base": fhir_base, "since": time.time() - 3600})
+            await publisher.publish([(None, resync)])
             return Accepted(1, 0)
-        queued = duplicates = 0
-        for event in notification.events:
-            key = _seen_key(notification, event)
-            if key is not None and not await redis.set(key, "1", nx=True, ex=SEEN_SECONDS):
-                duplicates += 1
-                continue
-            try:
-                await anyio.to_thread.run_sync(
-                    send("toh.process_event", fhir_base=fhir_base, focus=event.focus, resource=event.resource)
-                )
-            except Exception:
-                if key is not None:
-                    await redis.delete(key)
-                raise
-            queued += 1
-        if subscription is not None and before is not None and numbers and min(numbers) > before + 1:
+        jobs: list[Job] = [
+            (_seen_key(notification, event),
+             publisher.message("toh.process_event", {"fhir_base": fhir_base, "focus": event.focus, "resource": event.resource}))
+            for event in notification.events
+        ]  # fmt: skip
+        gap = subscription is not None and before is not None and bool(numbers) and min(numbers) > before + 1
+        if gap:
+            assert subscription is not None and before is not None
             log.info("ingest.gap_suspected", subscription=subscription, seen=before, first=min(numbers))
-            check = send("toh.check_gap", countdown=gap_grace_seconds, fhir_base=fhir_base,
-                         subscription=subscription, first=before + 1, last=min(numbers) - 1)  # fmt: skip
-            await anyio.to_thread.run_sync(check)
-        return Accepted(queued, duplicates)
+            check = {
+                "fhir_base": fhir_base,
+                "subscription": subscription,
+                "first": before + 1,
+                "last": min(numbers) - 1,
+            }
+            jobs.append((None, publisher.message("toh.check_gap", check, countdown=gap_grace_seconds)))
+        queued = await publisher.publish(jobs, mark_seconds=SEEN_SECONDS) - gap
+        return Accepted(queued, len(notification.events) - queued)
     except (RedisError, OSError) as exc:
         raise ProblemError(503, f"Cannot queue the notification now ({type(exc).__name__}); please retry") from None
-    except Exception as exc:  # kombu raises transport-specific errors when the broker is down
-        if "kombu" in type(exc).__module__ or "redis" in type(exc).__module__:
-            raise ProblemError(503, "Cannot queue the notification now; please retry") from None
-        raise

@@ -24,6 +24,7 @@ from service.cds.auth import JwtVerifier
 from service.errors import install_error_handlers
 from service.logging import configure_logging
 from service.middleware import RequestContextMiddleware
+from service.publisher import TaskPublisher
 from service.settings import Settings, get_settings
 from service.watchdog import watch
 from workers.celery_app import create_celery_app
@@ -39,6 +40,7 @@ class State(TypedDict):
     http: httpx.AsyncClient
     celery: Celery
     verifier: JwtVerifier
+    publisher: TaskPublisher
 
 
 def _http_client(settings: Settings) -> httpx.AsyncClient:
@@ -82,7 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 async with anyio.create_task_group() as background:
                     if settings.fhir_base_url is not None:
                         background.start_soon(watch, redis, celery, settings.fhir_base_url, settings.watchdog_seconds)
-                    yield {"settings": settings, "redis": redis, "http": http, "celery": celery, "verifier": verifier}
+                    publisher = TaskPublisher(celery, redis, queue=celery.conf.task_default_queue)
+                    yield {"settings": settings, "redis": redis, "http": http, "celery": celery, "verifier": verifier,
+                           "publisher": publisher}  # fmt: skip
                     background.cancel_scope.cancel()
             finally:
                 await redis.aclose()

@@ -13,9 +13,10 @@ import redis.asyncio as aioredis
 from celery import Celery
 from fastapi import Depends, Request
 
+from service.publisher import TaskPublisher
 from service.settings import Settings
 
-__all__ = ["CeleryDep", "HttpDep", "RedisDep", "SettingsDep"]
+__all__ = ["CeleryDep", "HttpDep", "PublisherDep", "RedisDep", "SettingsDep"]
 
 
 async def _settings(request: Request) -> Settings:
@@ -41,4 +42,12 @@ async def _celery(request: Request) -> Celery:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(_http)]
+
+
+async def _publisher(request: Request) -> TaskPublisher:
+    publisher: TaskPublisher = request.state.publisher
+    return publisher
+
+
 CeleryDep = Annotated[Celery, Depends(_celery)]
+PublisherDep = Annotated[TaskPublisher, Depends(_publisher)]

@@ -12,11 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from service.api.deps import CeleryDep, RedisDep, SettingsDep
+from service.api.deps import PublisherDep, RedisDep, SettingsDep
 from service.cds.request import read_json_body
 from service.errors import ProblemError, Unauthorized, operation_outcome
 from service.fhir.notifications import Notification, NotificationError, classic_notification, parse_notification
 from service.ingest import accept_notification
+from service.publisher import TaskPublisher
 from service.settings import Settings
 
 __all__ = ["router"]
@@ -55,7 +56,9 @@ async def _read(request: Request, settings: Settings) -> Any | None:
         raise ProblemError(400, "The body is not valid JSON") from None
 
 
-async def _accept(parse: Callable[[], Notification], redis: Any, celery: Any, settings: Settings) -> JSONResponse:
+async def _accept(
+    parse: Callable[[], Notification], redis: Any, publisher: TaskPublisher, settings: Settings
+) -> JSONResponse:
     """Parse (400 with the reason when it fails), queue, and say what was accepted."""
     fhir_base = _fhir_base(settings)
     try:
@@ -63,7 +66,7 @@ async def _accept(parse: Callable[[], Notification], redis: Any, celery: Any, se
     except NotificationError as exc:
         raise ProblemError(400, str(exc)) from None
     accepted = await accept_notification(
-        parsed, redis=redis, celery=celery, fhir_base=fhir_base, gap_grace_seconds=settings.gap_grace_seconds
+        parsed, redis=redis, publisher=publisher, fhir_base=fhir_base, gap_grace_seconds=settings.gap_grace_seconds
     )
     text = f"Accepted: {accepted.queued} queued, {accepted.duplicates} duplicate(s) ignored"
     return JSONResponse(
@@ -77,11 +80,13 @@ async def _accept(parse: Callable[[], Notification], redis: Any, celery: Any, se
     openapi_extra=_BODY,
     responses={400: {}, 401: {}, 413: {}, 415: {}, 503: {}},
 )
-async def notification(request: Request, settings: SettingsDep, redis: RedisDep, celery: CeleryDep) -> JSONResponse:
+async def notification(
+    request: Request, settings: SettingsDep, redis: RedisDep, publisher: PublisherDep
+) -> JSONResponse:
     _authenticate(request, settings)
     body = await _read(request, settings)
     parse = (lambda: classic_notification("", None, None)) if body is None else (lambda: parse_notification(body))
-    return await _accept(parse, redis, celery, settings)
+    return await _accept(parse, redis, publisher, settings)
 
 
 @router.api_route(
@@ -92,10 +97,15 @@ async def notification(request: Request, settings: SettingsDep, redis: RedisDep,
     responses={400: {}, 401: {}, 413: {}, 415: {}, 503: {}},
 )
 async def classic(
-    resource_type: str, resource_id: str, request: Request, settings: SettingsDep, redis: RedisDep, celery: CeleryDep
+    resource_type: str,
+    resource_id: str,
+    request: Request,
+    settings: SettingsDep,
+    redis: RedisDep,
+    publisher: PublisherDep,
 ) -> JSONResponse:
     _authenticate(request, settings)
     if not _TYPE.fullmatch(resource_type) or not _ID.fullmatch(resource_id):
         raise ProblemError(400, "The URL must be /fhir/notifications/{ResourceType}/{id}")
     body = await _read(request, settings)
-    return await _accept(lambda: classic_notification(resource_type, resource_id, body), redis, celery, settings)
+    return await _accept(lambda: classic_notification(resource_type, resource_id, body), redis, publisher, settings)

@@ -1,0 +1,68 @@
+"""The API's task publisher writes what Celery's own send_task writes, and marks-and-queues atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from service.publisher import TaskPublisher
+from service.redis_server import RedisServer
+from service.settings import Settings
+from workers.celery_app import create_celery_app
+
+PER_MESSAGE = {("headers", "id"), ("headers", "root_id"), ("headers", "origin"), ("properties", "correlation_id"),
+               ("properties", "delivery_tag"), ("properties", "reply_to")}  # fmt: skip
+
+
+def comparable(raw: bytes) -> dict[str, Any]:
+    """A queued message without what differs from one message to the next; its body decoded."""
+    message: dict[str, Any] = json.loads(raw)
+    for part, field in PER_MESSAGE:
+        message[part].pop(field)
+    message["headers"].pop("eta")
+    message["headers"].pop("kwargsrepr")  # ours names the arguments only, Celery's shows their values
+    message["body"] = json.loads(base64.b64decode(message["body"]))
+    return message
+
+
+def publish(url: str, jobs: list[tuple[str | None, str, dict[str, Any]]]) -> int:
+    async def run() -> int:
+        client = aioredis.Redis.from_url(url)
+        publisher = TaskPublisher(create_celery_app(Settings(redis_url=url)), client)
+        queued = await publisher.publish([(mark, publisher.message(task, kwargs)) for mark, task, kwargs in jobs])
+        await client.aclose()
+        return queued
+
+    return asyncio.run(run())
+
+
+def test_the_envelope_is_the_one_celery_writes(private_redis: RedisServer) -> None:
+    store = redis.Redis.from_url(private_redis.url)
+    kwargs = {"fhir_base": "http://fhir.example/fhir", "focus": "Observation/1", "resource": {"id": "1"}}
+    celery = create_celery_app(Settings(redis_url=private_redis.url))
+    celery.send_task("toh.process_event", kwargs=kwargs, retry=False)
+    celery.close()
+    publish(private_redis.url, [(None, "toh.process_event", kwargs)])
+    newest, oldest = store.lrange("celery", 0, -1)  # LPUSH: newest first
+    assert comparable(newest) == comparable(oldest)
+    assert "Observation/1" not in json.dumps(json.loads(newest)["headers"])  # argument values (PHI) stay out
+    store.close()
+
+
+def test_an_event_already_marked_is_not_queued_again(private_redis: RedisServer) -> None:
+    store = redis.Redis.from_url(private_redis.url)
+    jobs: list[tuple[str | None, str, dict[str, Any]]] = [
+        ("toh:seen:Subscription/s:1", "toh.ping", {}),
+        ("toh:seen:Subscription/s:2", "toh.ping", {}),
+        (None, "toh.ping", {}),  # no mark: always queued
+    ]
+    assert publish(private_redis.url, jobs) == 3
+    assert publish(private_redis.url, jobs) == 1
+    assert store.llen("celery") == 4
+    assert store.ttl("toh:seen:Subscription/s:1") > 0
+    store.close()
