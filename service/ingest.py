@@ -55,10 +55,10 @@ def _seen_key(notification: Notification, event: Event) -> str | None:
     return None
 
 
-async def _record_channel(redis: aioredis.Redis, notification: Notification, numbers: list[int]) -> int | None:
-    """Remember the channel's state; return the highest event number known before this notification (gaps)."""
-    assert notification.subscription is not None
-    previous_raw = await cast(Awaitable[Any], redis.hget(SUBSCRIPTIONS_KEY, notification.subscription))
+def _channel_state(
+    previous_raw: bytes | None, notification: Notification, numbers: list[int]
+) -> tuple[str, int | None]:
+    """The channel's new state (JSON), and the highest event number known before this notification (gaps)."""
     previous = json.loads(previous_raw) if previous_raw else {}
     now = time.time()
     state: dict[str, Any] = {
@@ -79,9 +79,8 @@ async def _record_channel(redis: aioredis.Redis, notification: Notification, num
             known = previous.get("heartbeat_interval")
             state["heartbeat_interval"] = observed if not known else 0.7 * known + 0.3 * observed
         state["last_heartbeat"] = now
-    await cast(Awaitable[Any], redis.hset(SUBSCRIPTIONS_KEY, notification.subscription, json.dumps(state)))
     count = previous.get("events_since_start")
-    return count if isinstance(count, int) else None
+    return json.dumps(state), count if isinstance(count, int) else None
 
 
 async def accept_notification(
@@ -94,13 +93,17 @@ async def accept_notification(
 ) -> Accepted:
     numbers = [e.number for e in notification.events if e.number is not None]
     try:
-        subscription = notification.subscription
-        before = await _record_channel(redis, notification, numbers) if subscription else None
+        subscription, state, before = notification.subscription, None, None
+        if subscription is not None:
+            previous = await cast(Awaitable[bytes | None], redis.hget(SUBSCRIPTIONS_KEY, subscription))
+            channel, before = _channel_state(previous, notification, numbers)
+            state = (SUBSCRIPTIONS_KEY, subscription, channel)
         if notification.kind in ("handshake", "heartbeat", "query-status"):
+            await publisher.publish([], state=state)
             return Accepted(0, 0)
         if notification.kind == "ping" or (notification.kind == "event-notification" and not notification.events):
             resync = publisher.message("toh.resync", {"fhir_base": fhir_base, "since": time.time() - 3600})
-            await publisher.publish([(None, resync)])
+            await publisher.publish([(None, resync)], state=state)
             return Accepted(1, 0)
         jobs: list[Job] = [
             (_seen_key(notification, event),
@@ -118,7 +121,7 @@ async def accept_notification(
                 "last": min(numbers) - 1,
             }
             jobs.append((None, publisher.message("toh.check_gap", check, countdown=gap_grace_seconds)))
-        queued = await publisher.publish(jobs, mark_seconds=SEEN_SECONDS) - gap
+        queued = await publisher.publish(jobs, mark_seconds=SEEN_SECONDS, state=state) - gap
         return Accepted(queued, len(notification.events) - queued)
     except (RedisError, OSError) as exc:
         raise ProblemError(503, f"Cannot queue the notification now ({type(exc).__name__}); please retry") from None

@@ -23,14 +23,18 @@ from celery import Celery
 
 __all__ = ["Job", "TaskPublisher"]
 
-# ARGV: seconds a mark lives, the number of jobs n, then n marks ("" for none), then n messages.
+# KEYS: the queue, a hash. ARGV: seconds a mark lives, the number of jobs n, a field of the hash and its value
+# ("" for none), then n marks ("" for none), then n messages.
 _ENQUEUE = """
 local n = tonumber(ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+end
 local queued = 0
 for i = 1, n do
-  local mark = ARGV[2 + i]
+  local mark = ARGV[4 + i]
   if mark == '' or redis.call('SET', mark, '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('LPUSH', KEYS[1], ARGV[2 + n + i])
+    redis.call('LPUSH', KEYS[1], ARGV[4 + n + i])
     queued = queued + 1
   end
 end
@@ -50,7 +54,7 @@ class TaskPublisher:
         """The queue entry for one task. `kwargsrepr` names the arguments only: no resource (PHI) in headers."""
         task_id = str(uuid.uuid4())
         headers, properties, body, _ = self.celery.amqp.as_task_v2(
-            task_id, task, kwargs=kwargs, countdown=countdown, kwargsrepr=repr(sorted(kwargs)), ignore_result=None
+            task_id, task, kwargs=kwargs, countdown=countdown, kwargsrepr=repr(sorted(kwargs))
         )
         properties |= {
             "delivery_mode": 2,
@@ -64,9 +68,13 @@ class TaskPublisher:
                     "headers": headers, "properties": properties}  # fmt: skip
         return json.dumps(envelope)
 
-    async def publish(self, jobs: Sequence[Job], *, mark_seconds: int = 1) -> int:
-        """Queue every job whose mark was not set yet; returns how many were queued."""
+    async def publish(
+        self, jobs: Sequence[Job], *, mark_seconds: int = 1, state: tuple[str, str, str] | None = None
+    ) -> int:
+        """Queue every job whose mark was not set yet; returns how many were queued. `state` (hash, field, value)
+        is written in the same atomic step: what a channel said is recorded together with the work it caused."""
         marks = [mark or "" for mark, _ in jobs]
         messages = [message for _, message in jobs]
-        queued = await self._enqueue(keys=[self.queue], args=[mark_seconds, len(jobs), *marks, *messages])
-        return int(queued)
+        hash_key, field, value = state or (self.queue, "", "")
+        args: list[str | int] = [mark_seconds, len(jobs), field, value, *marks, *messages]
+        return int(await self._enqueue(keys=[self.queue, hash_key], args=args))

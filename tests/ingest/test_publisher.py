@@ -26,15 +26,19 @@ def comparable(raw: bytes) -> dict[str, Any]:
         message[part].pop(field)
     message["headers"].pop("eta")
     message["headers"].pop("kwargsrepr")  # ours names the arguments only, Celery's shows their values
+    message["headers"]["ignore_result"] = bool(message["headers"]["ignore_result"])  # None (send_task) or False
     message["body"] = json.loads(base64.b64decode(message["body"]))
     return message
 
 
-def publish(url: str, jobs: list[tuple[str | None, str, dict[str, Any]]]) -> int:
+def publish(
+    url: str, jobs: list[tuple[str | None, str, dict[str, Any]]], state: tuple[str, str, str] | None = None
+) -> int:
     async def run() -> int:
         client = aioredis.Redis.from_url(url)
         publisher = TaskPublisher(create_celery_app(Settings(redis_url=url)), client)
-        queued = await publisher.publish([(mark, publisher.message(task, kwargs)) for mark, task, kwargs in jobs])
+        messages = [(mark, publisher.message(task, kwargs)) for mark, task, kwargs in jobs]
+        queued = await publisher.publish(messages, state=state)
         await client.aclose()
         return queued
 
@@ -65,4 +69,15 @@ def test_an_event_already_marked_is_not_queued_again(private_redis: RedisServer)
     assert publish(private_redis.url, jobs) == 1
     assert store.llen("celery") == 4
     assert store.ttl("toh:seen:Subscription/s:1") > 0
+    store.close()
+
+
+def test_the_channel_state_is_written_with_the_work(private_redis: RedisServer) -> None:
+    store = redis.Redis.from_url(private_redis.url)
+    assert publish(private_redis.url, [], state=("toh:subscriptions", "Subscription/s", '{"status": "active"}')) == 0
+    assert store.hget("toh:subscriptions", "Subscription/s") == b'{"status": "active"}'
+    assert (
+        publish(private_redis.url, [(None, "toh.ping", {})], state=("toh:subscriptions", "Subscription/s", "{}")) == 1
+    )
+    assert store.hget("toh:subscriptions", "Subscription/s") == b"{}" and store.llen("celery") == 1
     store.close()
