@@ -276,20 +276,25 @@ class Bench:
             with httpx.Client(timeout=60) as client:
                 for index, token in enumerate(tokens[:12]):
                     if index == 2:  # the first two warm the servers' caches
-                        cpu_before = cpu_seconds(self.api.pid)
+                        cpu_before = cpu_seconds(self.api.pid), cpu_seconds(self.sekmet.pid)
                     started = time.perf_counter()
                     response = client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
                     latencies.append((time.perf_counter() - started) * 1e3)
                     response.raise_for_status()
                     assert len(response.json()["cards"]) > 0
-                api_cpu_ms = (cpu_seconds(self.api.pid) - cpu_before) * 1e3 / 10
-            points.append({"resources": size, "p50_ms": statistics.median(latencies[2:]), "api_cpu_ms": api_cpu_ms})
+                api_cpu_ms = (cpu_seconds(self.api.pid) - cpu_before[0]) * 1e3 / 10
+                fhir_cpu_ms = (cpu_seconds(self.sekmet.pid) - cpu_before[1]) * 1e3 / 10
+            points.append({"resources": size, "p50_ms": statistics.median(latencies[2:]), "api_cpu_ms": api_cpu_ms,
+                           "fhir_server_cpu_ms": fhir_cpu_ms})  # fmt: skip
         last, previous = points[-1], points[-2]
         step = math.log(SIZES[-1] / SIZES[-2])
         return {
             "points": points,
             "exponent_last_step": round(math.log(last["p50_ms"] / previous["p50_ms"]) / step, 3),
             "api_cpu_exponent_last_step": round(math.log(last["api_cpu_ms"] / previous["api_cpu_ms"]) / step, 3),
+            "fhir_server_cpu_exponent_last_step": round(
+                math.log(last["fhir_server_cpu_ms"] / previous["fhir_server_cpu_ms"]) / step, 3
+            ),
         }
 
     # 7 -----------------------------------------------------------------------------------------------------------

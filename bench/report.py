@@ -71,6 +71,9 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         ("8b", "of which the API's own CPU (ms per request)", cpu, "linear growth",
          f"exponent {eight['api_cpu_exponent_last_step']:.2f}",
          f"linear or better (<= {LINEAR}) {_met(eight['api_cpu_exponent_last_step'] <= LINEAR)}"),
+        ("8c", "and the FHIR server's CPU (sekmet-fhir, ms per request)",
+         ", ".join(f"{p['resources']:,}: {p['fhir_server_cpu_ms']:.1f}" for p in eight["points"]), "",
+         f"exponent {eight['fhir_server_cpu_exponent_last_step']:.2f}", "context (not ours)"),
     ]  # fmt: skip
     return lines
 
@@ -101,6 +104,9 @@ def chart(f: dict[str, Any], path: Path) -> None:
     colours = ["tab:green" if r >= TARGETS[n] else "tab:red" for n, r in zip(labels, ratios, strict=True)]
     left.barh(list(positions), ratios, color=colours)
     left.scatter([TARGETS[n] for n in labels], list(positions), marker="|", s=400, color="black", label="target")
+    one = f["1_patient_view_inline"]
+    ceiling = one["jwt_only_reference"]["RS384"]["requests_per_second"] / one["reference"]["requests_per_second"]
+    left.scatter([ceiling] * 3, [0, 1, 2], marker="x", color="grey", label="bare handler + RS384 JWT check only")
     left.set_yticks(list(positions), list(labels.values()))
     left.invert_yaxis()
     left.set_xlabel("toh-cds / reference, same run")
@@ -110,6 +116,7 @@ def chart(f: dict[str, Any], path: Path) -> None:
     sizes = [p["resources"] for p in points]
     right.loglog(sizes, [p["p50_ms"] for p in points], "o-", label="patient-view p50, wall (FHIR server included)")
     right.loglog(sizes, [p["api_cpu_ms"] for p in points], "s-", label="toh-cds API CPU per request")
+    right.loglog(sizes, [p["fhir_server_cpu_ms"] for p in points], "^:", label="FHIR server CPU per request")
     right.loglog(sizes, [points[0]["api_cpu_ms"] * s / sizes[0] for s in sizes], "--", color="grey",
                  label="linear from the smallest (API CPU)")  # fmt: skip
     right.set_xlabel("resources in the record")

@@ -26,8 +26,8 @@ end
 function request()
   local headers = { ["Content-Type"] = content_type }
   if #tokens > 0 then
-    index = index + 1
-    headers["Authorization"] = "Bearer " .. tokens[index]
+    index = index + 1  -- past the last token no header is sent: the 401s show up as errors
+    if index <= #tokens then headers["Authorization"] = "Bearer " .. tokens[index] end
   elseif static_token ~= "-" then
     headers["Authorization"] = "Bearer " .. static_token
   end
