@@ -1,7 +1,11 @@
-"""The benchmark's figures as a markdown table (each beside its reference and target) and a PNG chart."""
+"""The benchmark's figures as a markdown table (each beside its reference and target) and a PNG chart.
+
+`python -m bench.report` redraws both from bench/results/latest.json.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +115,8 @@ def chart(f: dict[str, Any], path: Path) -> None:
     left.invert_yaxis()
     left.set_xlabel("toh-cds / reference, same run")
     left.set_title("Throughput against its reference")
-    left.legend(loc="lower right")
+    left.set_xlim(0, 1)
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize="small")
     points = f["8_scaling"]["points"]
     sizes = [p["resources"] for p in points]
     right.loglog(sizes, [p["p50_ms"] for p in points], "o-", label="patient-view p50, wall (FHIR server included)")
@@ -127,3 +132,10 @@ def chart(f: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+if __name__ == "__main__":
+    results = Path(__file__).resolve().parent / "results"
+    figures = json.loads((results / "latest.json").read_text())
+    (results / "latest.md").write_text(table(figures))
+    chart(figures, results / "chart.png")

@@ -67,11 +67,19 @@ def _reference(value: Any) -> str | None:
     return None
 
 
-def _value(parameter: Mapping[str, Any]) -> Any:
-    for key, value in parameter.items():
-        if key.startswith("value"):
+def _value(parameter: Any) -> Any:
+    for key, value in parameter.items() if isinstance(parameter, Mapping) else ():
+        if isinstance(key, str) and key.startswith("value"):
             return value
     return None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def relative_reference(reference: str) -> str:
@@ -96,36 +104,39 @@ def _resources_by_reference(entries: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def _from_parameters(status: Mapping[str, Any]) -> dict[str, Any]:
-    fields: dict[str, Any] = {"events": []}
-    for parameter in status.get("parameter") or []:
+    fields: dict[str, Any] = {"subscription": None, "topic": None, "status": None, "type": None,
+                              "events_since_start": None, "events": []}  # fmt: skip
+    for parameter in _list(status.get("parameter")):
         if not isinstance(parameter, Mapping):
             continue
         name = parameter.get("name")
         if name == "subscription":
             fields["subscription"] = _reference(parameter.get("valueReference"))
         elif name in ("topic", "status", "type"):
-            fields[name] = _value(parameter)
+            fields[name] = _text(_value(parameter))
         elif name == "events-since-subscription-start":
             fields["events_since_start"] = _int(_value(parameter))
         elif name == "notification-event":
-            parts = {p.get("name"): p for p in parameter.get("part") or [] if isinstance(p, Mapping)}
-            number = _int(_value(parts.get("event-number", {})))
-            focus = _reference(parts.get("focus", {}).get("valueReference"))
-            fields["events"].append((number, focus))
+            parts = {
+                p["name"]: p for p in _list(parameter.get("part")) if isinstance(p, Mapping) and _text(p.get("name"))
+            }
+            number = _int(_value(parts.get("event-number")))
+            focus = parts.get("focus")
+            fields["events"].append((number, _reference(focus.get("valueReference")) if focus else None))
     return fields
 
 
 def _from_subscription_status(status: Mapping[str, Any]) -> dict[str, Any]:
     events = [
         (_int(event.get("eventNumber")), _reference(event.get("focus")))
-        for event in status.get("notificationEvent") or []
+        for event in _list(status.get("notificationEvent"))
         if isinstance(event, Mapping)
     ]
     return {
         "subscription": _reference(status.get("subscription")),
-        "topic": status.get("topic"),
-        "status": status.get("status"),
-        "type": status.get("type"),
+        "topic": _text(status.get("topic")),
+        "status": _text(status.get("status")),
+        "type": _text(status.get("type")),
         "events_since_start": _int(status.get("eventsSinceSubscriptionStart")),
         "events": events,
     }
