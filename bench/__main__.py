@@ -115,6 +115,8 @@ class Bench:
             TOH_PUBLIC_BASE_URL=self.api_url,
             TOH_CDS_ISSUERS=json.dumps({ISSUER: {"jwks": self.keys.jwks}}),
             TOH_FHIR_SERVER_ALLOWLIST=json.dumps([self.fhir_base]),
+            TOH_CDS_RATE_LIMIT_PER_MINUTE="0",  # capacity is measured here, not the limiter
+            TOH_NOTIFY_RATE_LIMIT_PER_MINUTE="0",
         )
         self.api = Child(python("-m", "service.cli", "api", "--port", str(api_port)), self.env)
         self.api.ready("startup complete")

@@ -25,6 +25,7 @@ from service.errors import install_error_handlers
 from service.logging import configure_logging
 from service.middleware import RequestContextMiddleware
 from service.publisher import TaskPublisher
+from service.rate_limit import RateLimiter
 from service.settings import Settings, get_settings
 from service.watchdog import watch
 from workers.celery_app import create_celery_app
@@ -41,6 +42,8 @@ class State(TypedDict):
     celery: Celery
     verifier: JwtVerifier
     publisher: TaskPublisher
+    cds_limiter: RateLimiter
+    notify_limiter: RateLimiter
 
 
 def _http_client(settings: Settings) -> httpx.AsyncClient:
@@ -86,7 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         background.start_soon(watch, redis, celery, settings.fhir_base_url, settings.watchdog_seconds)
                     publisher = TaskPublisher(celery, redis, queue=celery.conf.task_default_queue)
                     yield {"settings": settings, "redis": redis, "http": http, "celery": celery, "verifier": verifier,
-                           "publisher": publisher}  # fmt: skip
+                           "publisher": publisher,
+                           "cds_limiter": RateLimiter(settings.cds_rate_limit_per_minute, what="CDS client"),
+                           "notify_limiter": RateLimiter(settings.notify_rate_limit_per_minute, what="sender")}  # fmt: skip
                     background.cancel_scope.cancel()
             finally:
                 await redis.aclose()

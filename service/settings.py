@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     watchdog_seconds: float = Field(
         default=30.0, gt=0, description="How often the API checks that subscription heartbeats keep arriving."
     )
+    notify_rate_limit_per_minute: int = Field(
+        default=60_000, ge=0, description="Notifications a minute per sending host (per API process); 0: no limit."
+    )
     gap_grace_seconds: float = Field(
         default=10.0, ge=0, description="A skipped event number must stay missing this long before a re-query."
     )
@@ -113,6 +116,9 @@ class Settings(BaseSettings):
     )
     cors_origins: list[str] = Field(default_factory=list, description="JSON list of browser origins allowed (CORS).")
     cds_max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Larger hook or feedback bodies get 413.")
+    cds_rate_limit_per_minute: int = Field(
+        default=12_000, ge=0, description="Hook and feedback calls a minute per JWT issuer (per API process); 0: none."
+    )
     prefetch_max_pages: int = Field(default=20, ge=1, description="Most `next` pages followed per prefetch query.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_cache_seconds: int = Field(default=300, ge=0)

@@ -3,6 +3,7 @@ worker and sekmet-fhir, each on a free loopback port."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from service.redis_server import RedisServer, free_port
+from tests.log_scan import Collector, findings
 from tests.processes import LoggedProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +22,7 @@ SEKMET = ROOT / ".venv-sekmet" / "bin" / "sekmet"
 
 _session_dir = Path(tempfile.mkdtemp(prefix="toh-tests-"))
 _session_redis = RedisServer(_session_dir / "redis")
+_logged = Collector()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,6 +32,23 @@ def pytest_configure(config: pytest.Config) -> None:
     _session_redis.start()
     os.environ["TOH_REDIS_URL"] = _session_redis.url
     os.environ["TOH_DATA_DIR"] = str(_session_dir / "data")
+    logging.getLogger().addHandler(_logged)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Scan everything our code logged in this session (in-process and every API, worker and CLI process) for PHI
+    and secrets; any finding fails the session."""
+    ours = [p for p in LoggedProcess.started if any("service.cli" in part or "toh-cds" in part for part in p.command)]
+    lines = _logged.lines + [line for process in ours for line in process.lines]
+    problems = findings(lines)
+    report = session.config.get_terminal_writer()
+    report.line(
+        f"log scan: {len(lines)} lines from {len(ours)} service processes and this one, {len(problems)} findings"
+    )
+    for problem in problems[:20]:
+        report.line(f"  PHI or secret in the logs: {problem}", red=True)
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

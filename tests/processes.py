@@ -8,6 +8,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 
 def descendants(pid: int) -> set[int]:
@@ -33,7 +34,10 @@ def descendants(pid: int) -> set[int]:
 class LoggedProcess:
     """A child whose combined output is kept line by line; `wait_for` blocks until a line matches."""
 
+    started: ClassVar[list[LoggedProcess]] = []  # every one of the session, for the log scan
+
     def __init__(self, command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None):
+        LoggedProcess.started.append(self)
         self.command = list(command)
         self.lines: list[str] = []
         self._changed = threading.Condition()

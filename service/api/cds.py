@@ -32,8 +32,14 @@ def _service(service_id: str) -> CdsService:
 
 
 async def _authenticate(request: Request, settings: SettingsDep, path: str) -> None:
+    """Verify the caller's JWT, then count the call against its issuer's rate limit."""
+    caller = request.client.host if request.client else "unknown"
     if settings.cds_require_auth:
-        await request.state.verifier.verify(request.headers.get("authorization"), settings.public_base_url + path)
+        claims = await request.state.verifier.verify(
+            request.headers.get("authorization"), settings.public_base_url + path
+        )
+        caller = claims.issuer
+    request.state.cds_limiter.check(caller)
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery: the services, their hooks and prefetch templates.")

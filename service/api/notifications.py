@@ -34,6 +34,7 @@ def _authenticate(request: Request, settings: Settings) -> None:
     expected = f"Bearer {token.get_secret_value()}" if token is not None else None
     if expected is None or not hmac.compare_digest(presented.encode(), expected.encode()):
         raise Unauthorized("notification sender not authenticated")
+    request.state.notify_limiter.check(request.client.host if request.client else "unknown")
 
 
 def _fhir_base(settings: Settings) -> str:

@@ -21,6 +21,7 @@ import structlog
 from service.cds.request import HookRequest
 from service.cds.services import PREFETCH, render_prefetch
 from service.errors import ProblemError
+from service.fhir.urls import on_server
 from service.screening.fhir import reference_id
 
 __all__ = ["Record", "gather_record", "is_allowlisted"]
@@ -74,7 +75,7 @@ class _Fetcher:
             self.headers["Authorization"] = f"Bearer {hook_request.fhirAuthorization.access_token}"
 
     async def get(self, url: str) -> httpx.Response:
-        if not url.startswith(self.base + "/"):
+        if not on_server(url, self.base):
             raise _Unavailable("a link points outside the fhirServer")
         try:
             return await self.http.get(url, headers=self.headers)

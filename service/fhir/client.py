@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from service.cds.services import PREFETCH, render_prefetch
+from service.fhir.urls import on_server
 from service.per_process import PerProcess
 
 __all__ = ["FhirClient", "FhirError", "PermanentFhirError", "RetryableFhirError"]
@@ -73,7 +74,7 @@ class FhirClient:
             raise RetryableFhirError(f"{type(exc).__name__} on {method}") from None
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        if not url.startswith(self.base + "/"):
+        if not on_server(url, self.base):
             raise PermanentFhirError("refusing a URL outside the FHIR base")
         headers = kwargs.pop("headers", {})
         response = self._request(method, url, headers, **kwargs)

@@ -209,3 +209,16 @@ def test_heartbeat_interval_is_learned(receiver: tuple[TestClient, redis.Redis])
     state = json.loads(store.hget(SUBSCRIPTIONS_KEY, "http://fhir.example.org/fhir/Subscription/toh-observations"))
     assert isinstance(state["heartbeat_interval"], float) and state["heartbeat_interval"] >= 0
     assert client.get("/readyz").json()["checks"]["subscriptions:heartbeat"][0]["status"] == "pass"
+
+
+def test_a_sender_over_its_rate_limit_gets_429(private_redis: RedisServer) -> None:
+    settings = Settings(redis_url=private_redis.url, notify_token="secret-notify-token",
+                        fhir_base_url="http://fhir.example.org/fhir", notify_rate_limit_per_minute=60)  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        statuses = [post(client, fixture("r4-backport-heartbeat.json")).status_code for _ in range(12)]
+        refused = post(client, fixture("r4-backport-heartbeat.json"))
+        unauthenticated = post(client, fixture("r4-backport-heartbeat.json"), {"Authorization": "Bearer wrong"})
+    assert statuses == [200] * 10 + [429, 429]
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["issue"][0]["code"] == "throttled"
+    assert unauthenticated.status_code == 401  # strangers learn nothing, not even the limit
