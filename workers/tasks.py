@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -19,9 +20,9 @@ import structlog
 from celery import Task
 
 from service.cds.cards import cards
-from service.fhir.client import FhirError, RetryableFhirError
+from service.fhir.client import FhirClient, FhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
-from service.fhir.writeback import TOH_TOPICS, provenance, risk_assessment
+from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
 from service.ingest import SUBSCRIPTIONS_KEY, event_key
 from service.screening import RULES_VERSION, screen
 from service.screening.fhir import reference_id
@@ -120,12 +121,34 @@ def screen_patient(fhir_base: str, patient_id: str) -> list[str]:
     written = cast(bytes | None, store.get(written_key))
     has_toh = any(topic in TOH_TOPICS for topic in assessment.topics)
     if (written or b"").decode() != digest and (has_toh or written is not None):
-        risk = risk_assessment(assessment, patient_id)
-        client.put(risk)
-        client.put(provenance(risk, digest, now))
-        store.set(written_key, digest)
-        log.info("writeback.done", topics=assessment.topics, status=risk["status"])
+        with _writing(store, key, screen_patient.request.id or ""):
+            _write_back(client, risk_assessment(assessment, patient_id, digest), digest, now)
+            store.set(written_key, digest)
     return assessment.topics
+
+
+@contextmanager
+def _writing(store: Any, key: str, task_id: str) -> Iterator[None]:
+    """One write-back per patient at a time. Another task writing now -> retry later (its data may be older than
+    ours); the same task redelivered after its worker died takes its claim over."""
+    claim = f"toh:writing:{key}"
+    if not store.set(claim, task_id, nx=True, ex=120) and cast(bytes | None, store.get(claim)) != task_id.encode():
+        raise RetryableFhirError("another write-back for this patient is in progress")
+    try:
+        yield
+    finally:
+        store.delete(claim)
+
+
+def _write_back(client: FhirClient, risk: dict[str, Any], digest: str, now: datetime) -> None:
+    """Idempotent per fingerprint: a rerun (after a kill or a retry) finds what already reached the server and
+    writes only the rest, so each assessment change makes exactly one RiskAssessment version."""
+    if fingerprint_of(client.read(f"RiskAssessment/{risk['id']}")) != digest:
+        client.put(risk)
+    record = provenance(risk, digest, now)
+    if client.read(f"Provenance/{record['id']}") is None:
+        client.put(record)
+    log.info("writeback.done", status=risk["status"])
 
 
 @fhir_task("toh.resync")

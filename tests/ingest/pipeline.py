@@ -25,6 +25,7 @@ class Pipeline:
     env: dict[str, str]
     api_log: LoggedProcess
     worker: LoggedProcess
+    redis: RedisServer
 
     def screenings(self) -> int:
         return sum('"toh.screen_patient' in line and "succeeded" in line for line in list(self.worker.lines))
@@ -51,7 +52,7 @@ def pipeline(
     try:
         api.wait_for("Application startup complete")
         worker.wait_for('"worker.ready"')
-        yield Pipeline(fhir, sekmet_base, api_base, env, api, worker)
+        yield Pipeline(fhir, sekmet_base, api_base, env, api, worker, redis)
     finally:
         for process in (worker, api, sekmet):
             process.stop()
