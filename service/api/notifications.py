@@ -55,6 +55,8 @@ async def _read(request: Request, settings: Settings) -> Any | None:
         return json.loads(body)
     except ValueError:
         raise ProblemError(400, "The body is not valid JSON") from None
+    except RecursionError:
+        raise ProblemError(400, "The body is nested too deeply") from None
 
 
 async def _accept(
@@ -64,11 +66,13 @@ async def _accept(
     fhir_base = _fhir_base(settings)
     try:
         parsed = parse()
+        accepted = await accept_notification(
+            parsed, redis=redis, publisher=publisher, fhir_base=fhir_base, gap_grace_seconds=settings.gap_grace_seconds
+        )
     except NotificationError as exc:
         raise ProblemError(400, str(exc)) from None
-    accepted = await accept_notification(
-        parsed, redis=redis, publisher=publisher, fhir_base=fhir_base, gap_grace_seconds=settings.gap_grace_seconds
-    )
+    except RecursionError:  # a resource nested deeper than the JSON encoder goes (json.loads went deeper)
+        raise ProblemError(400, "The body is nested too deeply") from None
     text = f"Accepted: {accepted.queued} queued, {accepted.duplicates} duplicate(s) ignored"
     return JSONResponse(
         operation_outcome(text, code="informational", severity="information"), media_type="application/fhir+json"

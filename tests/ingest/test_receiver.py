@@ -222,3 +222,24 @@ def test_a_sender_over_its_rate_limit_gets_429(private_redis: RedisServer) -> No
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     assert refused.json()["issue"][0]["code"] == "throttled"
     assert unauthenticated.status_code == 401  # strangers learn nothing, not even the limit
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 5_000 + b"]" * 5_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+     b'{"resourceType": "Bundle", "entry": [' + b'{"a":' * 900 + b"1" + b"}" * 900 + b"]}"],
+    ids=["deep-list", "deep-object", "deep-entry"],
+)  # fmt: skip
+@pytest.mark.parametrize("path", ["/fhir/notifications", "/fhir/notifications/Observation/1"])
+def test_deeply_nested_bodies_get_400(body: bytes, path: str, receiver: tuple[TestClient, redis.Redis]) -> None:
+    client, _ = receiver
+    response = client.request("PUT" if path.endswith("/1") else "POST", path, content=body, headers=TOKEN | FHIR_JSON)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("body", [b'{"resourceType": "Bundle\xff\xfe"}', '{"a": 1}'.encode("utf-16")])
+def test_bodies_that_are_not_utf8_get_400(body: bytes, receiver: tuple[TestClient, redis.Redis]) -> None:
+    client, _ = receiver
+    response = client.post("/fhir/notifications", content=body, headers=TOKEN | FHIR_JSON)
+    assert response.status_code == 400 and response.json()["issue"][0]["diagnostics"]
