@@ -12,7 +12,7 @@ HEALTHCHAIN_VENV := .venv-healthchain
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint typecheck pytest bench fixtures lock clean
+.PHONY: setup run test lint typecheck pytest bench soak fixtures lock clean
 
 setup: $(VENV)/.synced $(SEKMET_VENV)/.synced $(HEALTHCHAIN_VENV)/.synced
 
@@ -57,6 +57,11 @@ test: lint typecheck pytest
 bench: setup
 	$(UV) sync --locked --group bench --quiet
 	$(VENV)/bin/python -m bench
+
+# Reliability at length (RELIABILITY.md): mixed load at a fixed rate for 10 minutes, then the fault tests at full size.
+soak: setup
+	$(VENV)/bin/python -m bench.soak
+	TOH_RELIABILITY_FULL=1 $(VENV)/bin/pytest tests/reliability/test_faults.py
 
 # Rewrite fixtures/scenarios/ from fixtures/scenarios.py (a test checks they agree).
 fixtures: $(VENV)/.synced

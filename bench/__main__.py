@@ -24,22 +24,15 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from bench import bodies, load, report
 from bench import screening as screening_bench
-from bench.stack import Child, children, clean_env, cpu_seconds, peak_rss_mb, python, sekmet, wait_http
-from service.cds.client import JwtSigner
-from service.redis_server import RedisServer, free_port
+from bench.stack import NOTIFY_TOKEN, Stack, children, cpu_seconds, peak_rss_mb
 from service.settings import Settings
 from service.store import cards_key
 from workers.celery_app import create_celery_app
@@ -47,38 +40,8 @@ from workers.celery_app import create_celery_app
 RESULTS = Path(__file__).resolve().parent / "results"
 SECONDS = float(os.environ.get("TOH_BENCH_SECONDS", "5"))
 ROUNDS = 2
-ISSUER = "https://bench.ehr.example"
-NOTIFY_TOKEN = "bench-notify-token"
 RATE, LATENCY_SECONDS, PATIENTS = 50, float(os.environ.get("TOH_BENCH_LATENCY_SECONDS", "30")), 60
 SIZES = (10, 100, 1000, 5000)
-
-
-def _mint(args: tuple[bytes, str, str, str, int]) -> list[str]:
-    pem, kid, algorithm, audience, count = args
-    key = serialization.load_pem_private_key(pem, password=None)
-    signer = JwtSigner(ISSUER, kid, key, algorithm)
-    return [signer.token(audience) for _ in range(count)]
-
-
-class Keys:
-    """The bench EHR's signing keys (RS384 and ES384) and a pool that mints one-use tokens on both cores."""
-
-    def __init__(self) -> None:
-        self.pems = {"RS384": rsa.generate_private_key(65537, 2048), "ES384": ec.generate_private_key(ec.SECP384R1())}
-        self.jwks = {
-            "keys": [
-                json.loads(RSAAlgorithm.to_jwk(self.pems["RS384"].public_key())) | {"kid": "bench-RS384"},
-                json.loads(ECAlgorithm.to_jwk(self.pems["ES384"].public_key())) | {"kid": "bench-ES384"},
-            ]
-        }
-        self.pool = ProcessPoolExecutor(2)
-
-    def tokens(self, algorithm: str, audience: str, count: int) -> list[str]:
-        pem = self.pems[algorithm].private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        chunks = [(pem, f"bench-{algorithm}", algorithm, audience, count // 8 + 1)] * 8
-        return [token for chunk in self.pool.map(_mint, chunks) for token in chunk]
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -98,49 +61,8 @@ def ratio(value: float, reference: float) -> float:
     return round(value / reference, 3)
 
 
-class Bench:
-    def __init__(self, scratch: Path) -> None:
-        self.scratch = scratch
-        self.redis_server = RedisServer(scratch / "redis", appendonly=False).start()
-        self.store = redis.Redis.from_url(self.redis_server.url)
-        self.sekmet, self.fhir_base = sekmet(scratch, free_port())
-        self.keys = Keys()
-        api_port, bare_port = free_port(), free_port()
-        self.api_url, self.bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
-        self.env = clean_env(
-            TOH_REDIS_URL=self.redis_server.url,
-            TOH_FHIR_BASE_URL=self.fhir_base,
-            TOH_NOTIFY_TOKEN=NOTIFY_TOKEN,
-            TOH_COALESCE_SECONDS="0",  # the default window (0.2 s) would be part of every latency measured
-            TOH_PUBLIC_BASE_URL=self.api_url,
-            TOH_CDS_ISSUERS=json.dumps({ISSUER: {"jwks": self.keys.jwks}}),
-            TOH_FHIR_SERVER_ALLOWLIST=json.dumps([self.fhir_base]),
-            TOH_CDS_RATE_LIMIT_PER_MINUTE="0",  # capacity is measured here, not the limiter
-            TOH_NOTIFY_RATE_LIMIT_PER_MINUTE="0",
-        )
-        self.api = Child(python("-m", "service.cli", "api", "--port", str(api_port)), self.env)
-        self.api.ready("startup complete")
-        self.bare = Child(python("-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port), "--no-access-log",
-                                 "--log-level", "warning"), self.env | {"TOH_BENCH_JWKS": json.dumps(self.keys.jwks)})  # fmt: skip
-        wait_http(f"{self.bare_url}/openapi.json")
-        self.worker: Child | None = None
-
-    def close(self) -> None:
-        for child in (self.worker, self.api, self.bare, self.sekmet):
-            if child is not None:
-                child.stop()
-        self.keys.pool.shutdown()
-        self.store.close()
-        self.redis_server.stop()
-
-    def load_fhir(self, resources: list[dict[str, Any]]) -> None:
-        for start in range(0, len(resources), 500):
-            response = httpx.post(self.fhir_base, json=bodies.transaction(resources[start : start + 500]), timeout=120)
-            response.raise_for_status()
-
-    def start_worker(self) -> None:
-        self.store.delete("celery")
-        self.worker = Child(python("-m", "service.cli", "worker"), self.env).ready('"worker.ready"')
+class Bench(Stack):
+    """The stack, and how each figure is measured on it."""
 
     # 1-3 ---------------------------------------------------------------------------------------------------------
     def hook(self, service: str, body: bytes, algorithm: str = "RS384") -> dict[str, Any]:

@@ -5,18 +5,31 @@ Each is a real child process started the way an operator would start it; peak me
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from bench import bodies
+from service.cds.client import JwtSigner
+from service.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SEKMET = ROOT / ".venv-sekmet" / "bin" / "sekmet"
+ISSUER = "https://bench.ehr.example"
+NOTIFY_TOKEN = "bench-notify-token"
 
 
 class Child:
@@ -125,3 +138,81 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for {pid}")
+
+
+def _mint(args: tuple[bytes, str, str, str, int]) -> list[str]:
+    pem, kid, algorithm, audience, count = args
+    key = serialization.load_pem_private_key(pem, password=None)
+    signer = JwtSigner(ISSUER, kid, key, algorithm)
+    return [signer.token(audience) for _ in range(count)]
+
+
+class Keys:
+    """The bench EHR's signing keys (RS384 and ES384) and a pool that mints one-use tokens on both cores."""
+
+    def __init__(self) -> None:
+        self.pems = {"RS384": rsa.generate_private_key(65537, 2048), "ES384": ec.generate_private_key(ec.SECP384R1())}
+        self.jwks = {
+            "keys": [
+                json.loads(RSAAlgorithm.to_jwk(self.pems["RS384"].public_key())) | {"kid": "bench-RS384"},
+                json.loads(ECAlgorithm.to_jwk(self.pems["ES384"].public_key())) | {"kid": "bench-ES384"},
+            ]
+        }
+        self.pool = ProcessPoolExecutor(2)
+
+    def tokens(self, algorithm: str, audience: str, count: int) -> list[str]:
+        pem = self.pems[algorithm].private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        chunks = [(pem, f"bench-{algorithm}", algorithm, audience, count // 8 + 1)] * 8
+        return [token for chunk in self.pool.map(_mint, chunks) for token in chunk]
+
+
+class Stack:
+    """Redis, sekmet-fhir, the API, the bare reference app and (on demand) a worker, with the bench EHR's keys."""
+
+    def __init__(self, scratch: Path, *, appendonly: bool = False, **settings: str) -> None:
+        self.scratch = scratch
+        self.redis_server = RedisServer(scratch / "redis", appendonly=appendonly).start()
+        self.store = redis.Redis.from_url(self.redis_server.url)
+        self.sekmet, self.fhir_base = sekmet(scratch, free_port())
+        self.keys = Keys()
+        api_port, bare_port = free_port(), free_port()
+        self.api_url, self.bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
+        self.env = (
+            clean_env(
+                TOH_REDIS_URL=self.redis_server.url,
+                TOH_FHIR_BASE_URL=self.fhir_base,
+                TOH_NOTIFY_TOKEN=NOTIFY_TOKEN,
+                TOH_COALESCE_SECONDS="0",  # the default window (0.2 s) would be part of every latency measured
+                TOH_PUBLIC_BASE_URL=self.api_url,
+                TOH_CDS_ISSUERS=json.dumps({ISSUER: {"jwks": self.keys.jwks}}),
+                TOH_FHIR_SERVER_ALLOWLIST=json.dumps([self.fhir_base]),
+                TOH_CDS_RATE_LIMIT_PER_MINUTE="0",  # capacity is measured here, not the limiter
+                TOH_NOTIFY_RATE_LIMIT_PER_MINUTE="0",
+            )
+            | settings
+        )
+        self.api = Child(python("-m", "service.cli", "api", "--port", str(api_port)), self.env)
+        self.api.ready("startup complete")
+        self.bare = Child(python("-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port), "--no-access-log",
+                                 "--log-level", "warning"), self.env | {"TOH_BENCH_JWKS": json.dumps(self.keys.jwks)})  # fmt: skip
+        wait_http(f"{self.bare_url}/openapi.json")
+        self.worker: Child | None = None
+
+    def close(self) -> None:
+        for child in (self.worker, self.api, self.bare, self.sekmet):
+            if child is not None:
+                child.stop()
+        self.keys.pool.shutdown()
+        self.store.close()
+        self.redis_server.stop()
+
+    def load_fhir(self, resources: list[dict[str, Any]]) -> None:
+        for start in range(0, len(resources), 500):
+            response = httpx.post(self.fhir_base, json=bodies.transaction(resources[start : start + 500]), timeout=120)
+            response.raise_for_status()
+
+    def start_worker(self) -> None:
+        self.store.delete("celery")
+        self.worker = Child(python("-m", "service.cli", "worker"), self.env).ready('"worker.ready"')
