@@ -50,20 +50,22 @@ class Soak:
         self.stack = stack
         self.statuses: Counter[str] = Counter()
         self.last_notified: dict[str, float] = {}
-        self.tokens: list[str] = []
+        self.tokens: dict[str, list[str]] = {"hook": [], "feedback": []}  # one-use JWTs, `aud` = the route called
         self.stocked = asyncio.Event()
         self.number = 0
         seed = bodies.scenario_resources("seed-2")
         self.inline = json.loads(bodies.hook_body("patient-view", seed))
         self.hook_url = f"{stack.api_url}/cds-services/toh-patient-view"
+        self.urls = {"hook": self.hook_url, "feedback": f"{self.hook_url}/feedback"}
 
     async def refill_tokens(self) -> None:
         """A minute of one-use JWTs ahead of need (they live five minutes)."""
         while True:
-            if len(self.tokens) < (HOOKS + FEEDBACK) * 30:
-                count = (HOOKS + FEEDBACK) * 60
-                self.tokens += await asyncio.to_thread(self.stack.keys.tokens, "RS384", self.hook_url, count)
-                self.stocked.set()
+            for kind, rate in (("hook", HOOKS), ("feedback", FEEDBACK)):
+                if len(self.tokens[kind]) < rate * 30:
+                    minted = await asyncio.to_thread(self.stack.keys.tokens, "RS384", self.urls[kind], rate * 60)
+                    self.tokens[kind] += minted
+            self.stocked.set()
             await asyncio.sleep(1)
 
     async def send(self, client: httpx.AsyncClient, kind: str, url: str, body: Any, headers: dict[str, str]) -> None:
@@ -81,7 +83,7 @@ class Soak:
             context = {"userId": "Practitioner/soak", "patientId": patient}
             body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": context,
                     "fhirServer": self.stack.fhir_base}  # fmt: skip
-        token = self.tokens.pop()
+        token = self.tokens["hook"].pop()
         return self.send(client, "hook", self.hook_url, body, {"Authorization": f"Bearer {token}"})
 
     def notification(self, client: httpx.AsyncClient) -> Any:
@@ -96,7 +98,7 @@ class Soak:
     def feedback(self, client: httpx.AsyncClient) -> Any:
         item = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:00:00Z",
                 "overrideReason": {"reason": {"code": "soak", "system": "urn:toh-cds:soak"}}}  # fmt: skip
-        token = self.tokens.pop()
+        token = self.tokens["feedback"].pop()
         return self.send(client, "feedback", f"{self.hook_url}/feedback", {"feedback": [item]},
                          {"Authorization": f"Bearer {token}"})  # fmt: skip
 
