@@ -32,7 +32,7 @@ import httpx
 
 from bench import bodies, load, report
 from bench import screening as screening_bench
-from bench.stack import NOTIFY_TOKEN, Stack, children, cpu_seconds, peak_rss_mb
+from bench.stack import NOTIFY_TOKEN, Child, Stack, children, cpu_seconds, peak_rss_mb, python
 from service.settings import Settings
 from service.store import cards_key
 from workers.celery_app import create_celery_app
@@ -42,6 +42,7 @@ SECONDS = float(os.environ.get("TOH_BENCH_SECONDS", "5"))
 ROUNDS = 2
 RATE, LATENCY_SECONDS, PATIENTS = 50, float(os.environ.get("TOH_BENCH_LATENCY_SECONDS", "30")), 60
 SIZES = (10, 100, 1000, 5000)
+REFERENCE_SECONDS = 10
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -156,6 +157,31 @@ class Bench(Stack):
             "p99_ms": samples[math.ceil(len(samples) * 0.99) - 1],
         }
 
+    async def noop_latency(self) -> dict[str, Any]:
+        """The reference of figure 5: no-op tasks sent with send_task at the same rate; send to result stored."""
+        producer = create_celery_app(Settings(redis_url=self.redis_server.url))
+        samples: list[float] = []
+
+        async def one() -> None:
+            sent = time.time()
+            task_id = producer.send_task("toh.ping").id
+            while time.time() - sent < 30:
+                if self.store.exists(f"celery-task-meta-{task_id}"):
+                    samples.append((time.time() - sent) * 1e3)
+                    return
+                await asyncio.sleep(0.005)  # the same polling as figure 5, so both carry its granularity
+
+        started = time.perf_counter()
+        tasks = []
+        for index in range(int(RATE * REFERENCE_SECONDS)):
+            tasks.append(asyncio.create_task(one()))
+            await asyncio.sleep(max(0.0, started + (index + 1) / RATE - time.perf_counter()))
+        await asyncio.gather(*tasks)
+        producer.close()
+        samples.sort()
+        return {"events": len(samples), "p50_ms": samples[len(samples) // 2],
+                "p99_ms": samples[math.ceil(len(samples) * 0.99) - 1]}  # fmt: skip
+
     # 6 -----------------------------------------------------------------------------------------------------------
     def drain_rate(self, task: str, kwargs_list: list[dict[str, Any]]) -> dict[str, float]:
         """Tasks per second from the first send to the last completion (counted by the workers in Redis)."""
@@ -223,13 +249,34 @@ class Bench(Stack):
 
     # 7 -----------------------------------------------------------------------------------------------------------
     def memory(self) -> dict[str, Any]:
+        """Peak RSS of the API and the worker, beside the bare handler app (under the same loads) and a bare Celery
+        worker (same broker, two prefork processes) that ran as many no-op tasks as our worker ran pings."""
         assert self.worker is not None
-        pool = children(self.worker.pid)
-        return {
+        bare_worker = Child(python("-m", "celery", "-A", "bench.bare_worker", "worker", "-l", "INFO", "--concurrency",
+                                   "2", "--without-mingle", "--without-gossip"), self.env).ready(" ready.")  # fmt: skip
+        try:
+            producer = create_celery_app(Settings(redis_url=self.redis_server.url))
+            for _ in range(4000):
+                producer.send_task("bare.noop", queue="bare")
+            producer.close()
+            while self.store.llen("bare"):
+                time.sleep(0.05)  # the queue draining is the only sign the bare worker gives
+            bare_pool = max(peak_rss_mb(pid) for pid in children(bare_worker.pid))
+            bare_main = peak_rss_mb(bare_worker.pid)
+        finally:
+            bare_worker.stop()
+        pool = [peak_rss_mb(pid) for pid in children(self.worker.pid)]
+        figures = {
             "api_mb": peak_rss_mb(self.api.pid),
             "worker_main_mb": peak_rss_mb(self.worker.pid),
-            "worker_pool_mb": [peak_rss_mb(pid) for pid in pool],
+            "worker_pool_mb": pool,
+            "reference_bare_handler_mb": peak_rss_mb(self.bare.pid),
+            "reference_bare_worker_main_mb": bare_main,
+            "reference_bare_worker_pool_mb": bare_pool,
         }
+        figures["api_ratio"] = round(figures["api_mb"] / figures["reference_bare_handler_mb"], 3)
+        figures["worker_ratio"] = round(max(pool) / bare_pool, 3)
+        return figures
 
 
 def run() -> dict[str, Any]:
@@ -253,6 +300,7 @@ def run() -> dict[str, Any]:
             bench.start_worker()
             figures["6_worker_screenings"] = bench.screenings()
             figures["5_event_to_cards"] = asyncio.run(bench.event_to_cards())
+            figures["5_event_to_cards"]["reference_noop_task"] = asyncio.run(bench.noop_latency())
             seed = bodies.scenario_resources("seed-2")
             figures["1_patient_view_inline"] = bench.hook("toh-patient-view", bodies.hook_body("patient-view", seed))
             figures["1_patient_view_inline"]["es384"] = bench.hook(
