@@ -31,6 +31,9 @@ def _api(args: argparse.Namespace) -> int:
         port=args.port or settings.api_port,
         log_config=None,  # service.main configures structlog for uvicorn's loggers too
         access_log=False,  # RequestContextMiddleware logs each request with its id
+        # Longer than clients keep idle connections (httpx: 5 s, like uvicorn's default): otherwise a client can
+        # send on a connection the server is closing at that moment, and the request fails with a read error.
+        timeout_keep_alive=settings.api_keep_alive_seconds,
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
     )

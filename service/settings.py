@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=1, le=65535)
+    api_keep_alive_seconds: int = Field(
+        default=75, ge=1, description="Idle keep-alive connections are closed after this; above clients' own timeouts."
+    )
     data_dir: Path = Field(default=Path(".data"), description="Embedded Redis data (AOF) lives here.")
     worker_concurrency: int = Field(default=2, ge=1, description="Celery worker processes per worker.")
 

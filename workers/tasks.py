@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import redis
 import structlog
 from celery import Task
 
@@ -128,7 +129,7 @@ def screen_patient(fhir_base: str, patient_id: str) -> list[str]:
 
 
 @contextmanager
-def _writing(store: Any, key: str, task_id: str) -> Iterator[None]:
+def _writing(store: redis.Redis, key: str, task_id: str) -> Iterator[None]:
     """One write-back per patient at a time. Another task writing now -> retry later (its data may be older than
     ours); the same task redelivered after its worker died takes its claim over."""
     claim = f"toh:writing:{key}"
@@ -137,7 +138,8 @@ def _writing(store: Any, key: str, task_id: str) -> Iterator[None]:
     try:
         yield
     finally:
-        store.delete(claim)
+        if cast(bytes | None, store.get(claim)) == task_id.encode():  # not one that took over after ours expired
+            store.delete(claim)
 
 
 def _write_back(client: FhirClient, risk: dict[str, Any], digest: str, now: datetime) -> None:
