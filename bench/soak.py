@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,8 @@ class Soak:
         self.stack = stack
         self.statuses: Counter[str] = Counter()
         self.last_notified: dict[str, float] = {}
-        self.tokens: dict[str, list[str]] = {"hook": [], "feedback": []}  # one-use JWTs, `aud` = the route called
+        # One-use JWTs by route called (their `aud`), oldest first: each lives five minutes.
+        self.tokens: dict[str, deque[str]] = {"hook": deque(), "feedback": deque()}
         self.stocked = asyncio.Event()
         self.number = 0
         seed = bodies.scenario_resources("seed-2")
@@ -64,7 +65,7 @@ class Soak:
             for kind, rate in (("hook", HOOKS), ("feedback", FEEDBACK)):
                 if len(self.tokens[kind]) < rate * 30:
                     minted = await asyncio.to_thread(self.stack.keys.tokens, "RS384", self.urls[kind], rate * 60)
-                    self.tokens[kind] += minted
+                    self.tokens[kind].extend(minted)
             self.stocked.set()
             await asyncio.sleep(1)
 
@@ -83,7 +84,7 @@ class Soak:
             context = {"userId": "Practitioner/soak", "patientId": patient}
             body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": context,
                     "fhirServer": self.stack.fhir_base}  # fmt: skip
-        token = self.tokens["hook"].pop()
+        token = self.tokens["hook"].popleft()
         return self.send(client, "hook", self.hook_url, body, {"Authorization": f"Bearer {token}"})
 
     def notification(self, client: httpx.AsyncClient) -> Any:
@@ -98,7 +99,7 @@ class Soak:
     def feedback(self, client: httpx.AsyncClient) -> Any:
         item = {"card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-01-15T10:00:00Z",
                 "overrideReason": {"reason": {"code": "soak", "system": "urn:toh-cds:soak"}}}  # fmt: skip
-        token = self.tokens["feedback"].pop()
+        token = self.tokens["feedback"].popleft()
         return self.send(client, "feedback", f"{self.hook_url}/feedback", {"feedback": [item]},
                          {"Authorization": f"Bearer {token}"})  # fmt: skip
 
