@@ -24,11 +24,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     return {
         "broker_url": redis_url,
+        "broker_transport": "workers.broker:Transport",
         "result_backend": redis_url,
         "broker_transport_options": transport_options,
         "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
         "visibility_timeout": settings.visibility_timeout,
         "broker_connection_retry_on_startup": True,
+        # A task that schedules another (a retry, a screening) waits up to about 30 s for Redis to come back.
+        "task_publish_retry_policy": {"max_retries": 30, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
@@ -55,5 +58,9 @@ def create_celery_app(settings: Settings) -> Celery:
 
 app = create_celery_app(get_settings())
 
-# Signal handlers (logging, outcome counting) are wired on import so `celery -A workers.celery_app:app` gets them.
+# Signal handlers (logging, outcome counting) and the check for a restarted Redis are wired on import, so that
+# `celery -A workers.celery_app:app` gets them.
 from workers import signals  # noqa: E402, F401
+from workers.restarts import ResyncAfterRedisRestart  # noqa: E402
+
+app.steps["consumer"].add(ResyncAfterRedisRestart)

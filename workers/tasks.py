@@ -50,11 +50,12 @@ class DeadLettering(Task):  # type: ignore[type-arg]
 
 def fhir_task(name: str) -> Callable[[Callable[..., Any]], DeadLettering]:
     """The retry policy of every task that talks to the FHIR server: exponential backoff with jitter on 5xx, 429,
-    timeouts and connection errors, capped below the broker's visibility timeout; permanent errors dead-letter."""
+    timeouts and connection errors (of the FHIR server or of Redis), capped below the broker's visibility timeout;
+    permanent errors dead-letter."""
     return app.task(
         name=name,
         base=DeadLettering,
-        autoretry_for=(RetryableFhirError,),
+        autoretry_for=(RetryableFhirError, redis.ConnectionError, redis.TimeoutError),
         retry_backoff=1,
         retry_backoff_max=_settings.retry_backoff_max,
         retry_jitter=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,6 +11,14 @@ from typing import Any
 import httpx
 
 from service.redis_server import free_port
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client killed mid-request is part of the test
+            super().handle_error(request, client_address)
 
 
 class FaultyFhir:
@@ -55,7 +64,7 @@ class FaultyFhir:
                 pass
 
         port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{port}{prefix}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -7,6 +7,7 @@ down 30 s). RELIABILITY.md records what each test injects and proves.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -20,7 +21,7 @@ import pytest
 import redis
 
 from service.fhir.writeback import risk_assessment_id
-from service.store import DEAD_LETTERS_KEY
+from service.store import DEAD_LETTERS_KEY, cards_key
 from tests.ingest.faulty_fhir import FaultyFhir
 from tests.ingest.pipeline import TOKEN, Pipeline, pipeline
 from tests.ingest.test_recovery import backport_event, load_patient
@@ -30,6 +31,7 @@ from tests.waiting import eventually
 FULL = os.environ.get("TOH_RELIABILITY_FULL") == "1"
 EVENTS = 2000 if FULL else 300
 DOWN_SECONDS = 30 if FULL else 6
+REDIS_DOWN_SECONDS = 10 if FULL else 2
 PATIENTS = 20
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
 
@@ -134,3 +136,61 @@ def test_a_fhir_server_down_then_throttling_gets_retries_and_the_work_completes(
     statuses = [status for _, _, status in proxy.seen]
     assert statuses.count(503) >= 5 and statuses.count(429) == 5
     proxy.fault = lambda method, path: None
+
+
+def test_a_redis_restart_mid_run_loses_nothing_accepted(faulty: tuple[Pipeline, FaultyFhir]) -> None:
+    stack, proxy = faulty
+    proxy.fault = lambda method, path: None
+    patients = [f"toh-faults-redis-{index}" for index in range(PATIENTS)]
+    focus = {patient: load_patient(stack, patient) for patient in patients}
+    url = f"{stack.api}/fhir/notifications"
+    events = EVENTS // 2
+    accepted: dict[str, float] = {}  # patient -> when its last notification was accepted
+
+    def send(number: int, refused: threading.Event) -> int:
+        patient = patients[number % PATIENTS]
+        tries = deliver(url, backport_event("Subscription/toh-faults-redis", number, focus[patient]), refused)
+        accepted[patient] = max(accepted.get(patient, 0.0), time.time())
+        return tries
+
+    refused = threading.Event()
+    with ThreadPoolExecutor(8) as senders:
+        sent = [senders.submit(send, number, refused) for number in range(1, events + 1)]
+        eventually(lambda: sum(f.done() for f in sent), lambda done: done >= events // 3, 120)
+        stack.redis.stop()  # SIGTERM: Redis writes its AOF and exits, as `docker compose restart redis` does
+        assert refused.wait(30)  # the receiver answers 503 while Redis is down
+        time.sleep(REDIS_DOWN_SECONDS)  # the outage itself, not a synchronisation
+        stack.redis.start()
+        tries = [f.result() for f in sent]
+    assert max(tries) > 1 and len(tries) == events  # some senders retried, and every event was accepted
+
+    def screened_before_notified() -> list[str]:
+        with store(stack) as client:
+            entries = {p: client.get(cards_key(stack.fhir, p)) for p in patients}
+        return [p for p, raw in entries.items() if not raw or json.loads(raw)["evaluated_at"] < accepted[p]]
+
+    # Each patient's cards come from a screening that started after its last notification was accepted.
+    eventually(screened_before_notified, lambda late: not late, timeout=120)
+    assert stack.worker.process.poll() is None  # the worker rode it out
+    for patient in patients:
+        eventually(lambda p=patient: versions(stack, p), lambda count: count == 1, timeout=120)
+    with store(stack) as client:
+        assert client.llen(DEAD_LETTERS_KEY) == 0
+
+
+def test_after_a_redis_restart_the_workers_re_query_what_changed_lately(faulty: tuple[Pipeline, FaultyFhir]) -> None:
+    """A task Redis dropped as it shut down cannot be seen by anyone: what changed lately on the FHIR server is
+    screened again instead. Here a patient changed and no notification ever came."""
+    stack, proxy = faulty
+    proxy.fault = lambda method, path: None
+    patient = "toh-faults-redis-quiet"
+    load_patient(stack, patient)
+
+    def restarts_noticed() -> int:
+        return sum('"redis.restarted"' in line for line in list(stack.worker.lines))
+
+    before = restarts_noticed()
+    stack.redis.stop()
+    stack.redis.start()
+    eventually(restarts_noticed, lambda count: count > before, timeout=60)
+    eventually(lambda: versions(stack, patient), lambda count: count == 1, timeout=60)
