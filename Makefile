@@ -61,7 +61,7 @@ bench: setup
 # Reliability at length (RELIABILITY.md): mixed load at a fixed rate for 10 minutes, then the fault tests at full size.
 soak: setup
 	$(VENV)/bin/python -m bench.soak
-	TOH_RELIABILITY_FULL=1 $(VENV)/bin/pytest tests/reliability/test_faults.py
+	RELIABILITY_FULL=1 $(VENV)/bin/pytest tests/reliability/test_faults.py
 
 # Rewrite fixtures/scenarios/ from fixtures/scenarios.py (a test checks they agree).
 fixtures: $(VENV)/.synced

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     task_soft_time_limit: int = Field(default=60, ge=1, description="Seconds before a task is asked to stop.")
     task_time_limit: int = Field(default=90, ge=1, description="Seconds before a task is killed.")
     retry_backoff_max: int = Field(default=600, ge=1, description="Longest retry countdown in seconds.")
+    max_retries: int = Field(
+        default=12,
+        ge=0,
+        description="Retries of a task before it goes to the dead letters (backoff doubles each time).",
+    )
     visibility_timeout: int = Field(
         default=3600, ge=1, description="Seconds before Redis redelivers an unacknowledged task."
     )

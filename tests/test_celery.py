@@ -19,6 +19,8 @@ def test_configuration_is_safe_for_idempotent_tasks() -> None:
     assert config["task_soft_time_limit"] < config["task_time_limit"]
     assert config["broker_transport_options"]["visibility_timeout"] > settings.retry_backoff_max
     assert app.conf.broker_url == settings.redis_url
+    # The transport that queues again, on reconnect, what a worker held when Redis went away (tests/test_broker.py).
+    assert app.connection_for_write().transport_cls == "workers.broker:Transport"
 
 
 def test_ping_round_trip_through_a_real_worker(worker: LoggedProcess) -> None:

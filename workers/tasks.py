@@ -59,7 +59,7 @@ def fhir_task(name: str) -> Callable[[Callable[..., Any]], DeadLettering]:
         retry_backoff=1,
         retry_backoff_max=_settings.retry_backoff_max,
         retry_jitter=True,
-        max_retries=12,
+        max_retries=_settings.max_retries,
     )
 
 
