@@ -24,14 +24,17 @@ _session_dir = Path(tempfile.mkdtemp(prefix="toh-tests-"))
 _session_redis = RedisServer(_session_dir / "redis")
 _logged = Collector()
 
+# Settings are read once per process (get_settings is cached), so the environment is fixed on import: pytest imports
+# the conftest.py of a directory named on the command line (tests/cds/) before pytest_configure, and that one imports
+# service.main, which reads the settings. The Redis port is already chosen; the server starts in pytest_configure.
+for _key in [key for key in os.environ if key.startswith("TOH_")]:
+    del os.environ[_key]
+os.environ["TOH_REDIS_URL"] = _session_redis.url
+os.environ["TOH_DATA_DIR"] = str(_session_dir / "data")
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Settings are read once per process (get_settings is cached), so the environment is fixed first.
-    for key in [key for key in os.environ if key.startswith("TOH_")]:
-        del os.environ[key]
     _session_redis.start()
-    os.environ["TOH_REDIS_URL"] = _session_redis.url
-    os.environ["TOH_DATA_DIR"] = str(_session_dir / "data")
     logging.getLogger().addHandler(_logged)
 
 
