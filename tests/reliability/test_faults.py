@@ -2,7 +2,7 @@
 a Celery worker, Redis with AOF): nothing accepted is lost and nothing is written back twice.
 
 `make test` runs the short form; `make soak` sets RELIABILITY_FULL=1 for the full one (2,000 events, FHIR server
-down 30 s). RELIABILITY.md records what each test injects and proves.
+down 30 s, Redis down 10 s). RELIABILITY.md records what each test injects and proves.
 """
 
 from __future__ import annotations
