@@ -49,11 +49,13 @@ class QueueFigures(Collector):
         unacked: int,
         task_outcomes: Mapping[tuple[str, str], int],
         dead_letters: int = 0,
+        screenings: Mapping[str, int] | None = None,
     ) -> None:
         self.queue_lengths = queue_lengths
         self.unacked = unacked
         self.task_outcomes = task_outcomes
         self.dead_letters = dead_letters
+        self.screenings = screenings or {}
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily("toh_celery_queue_length", "Tasks waiting in the broker.", labels=["queue"])
@@ -69,6 +71,14 @@ class QueueFigures(Collector):
         for (task, outcome), count in sorted(self.task_outcomes.items()):
             outcomes.add_metric([task, outcome], count)
         yield outcomes
+        screened = CounterMetricFamily(
+            "toh_screenings",
+            "Patient screenings by the workers: screened, then written-back (the assessment changed) or dead-lettered.",
+            labels=["result"],
+        )
+        for result in ("screened", "written-back", "dead-lettered"):
+            screened.add_metric([result], self.screenings.get(result, 0))
+        yield screened
         yield GaugeMetricFamily(
             "toh_dead_letters", "Work that failed permanently (see `toh-cds dead-letters`).", value=self.dead_letters
         )

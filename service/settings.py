@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     coalesce_seconds: float = Field(
         default=0.2, ge=0, description="Notifications for one patient within this window make one screening."
     )
+    screenings_per_task: int = Field(
+        default=10, ge=1, description="Patients one worker task screens at most; more waiting start more tasks."
+    )
 
     # Clinical thresholds: TOH_SCREENING__<FIELD>, see service/screening/config.py.
     screening: ScreeningConfig = Field(default_factory=ScreeningConfig)

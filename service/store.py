@@ -11,6 +11,7 @@ __all__ = [
     "DEAD_LETTERS_KEY",
     "FEEDBACK_STREAM",
     "RECORD_FEEDBACK",
+    "SCREENINGS_KEY",
     "TASK_OUTCOMES_KEY",
     "cards_entry",
     "cards_key",
@@ -20,6 +21,8 @@ __all__ = [
 
 # Hash: "<task name>|<outcome>" -> count. Workers (any number of processes) HINCRBY; /metrics reads it.
 TASK_OUTCOMES_KEY = "toh:metrics:task-outcomes"
+# Hash: "screened" | "written-back" | "dead-lettered" -> count of patient screenings, over all workers.
+SCREENINGS_KEY = "toh:metrics:screenings"
 # List of JSON records: work that failed permanently (a 4xx from the FHIR server), with the reason.
 DEAD_LETTERS_KEY = "toh:dead-letters"
 # Stream of CDS Hooks feedback, one entry per distinct feedback item (AOF keeps it across restarts).

@@ -1,6 +1,7 @@
 """Thin Celery tasks: references in, service code called, retry policy in the decorator.
 
 process_event   a notified resource -> its patient -> one coalesced screening
+screen_due      the patients waiting on a server, a batch per task: each screened as screen_patient does
 screen_patient  fetch the record, screen it, store the cards, write back when the assessment changed
 resync          after a ping, an empty notification or a gap: re-query what changed, screen those patients
 check_gap       after the grace period: skipped event numbers still unseen were lost -> resync
@@ -11,31 +12,38 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import redis
 import structlog
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from service.cds.cards import cards
-from service.fhir.client import FhirClient, FhirError, RetryableFhirError
+from service.fhir.client import FhirClient, FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
 from service.ingest import SUBSCRIPTIONS_KEY, event_key
 from service.screening import RULES_VERSION, screen
 from service.screening.fhir import reference_id
 from service.settings import get_settings
-from service.store import DEAD_LETTERS_KEY, cards_entry, cards_key
+from service.store import DEAD_LETTERS_KEY, SCREENINGS_KEY, cards_entry, cards_key
+from workers import due, write_lock
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
 
-__all__ = ["check_gap", "ping", "process_event", "resync", "screen_patient", "subscription_status"]
+__all__ = ["check_gap", "ping", "process_event", "resync", "screen_due", "screen_patient", "subscription_status"]
 
 log = structlog.get_logger("toh.tasks")
 _settings = get_settings()
+
+
+def dead_letter(task: str, task_id: str, reason: str, status: int | None, kwargs: dict[str, Any]) -> None:
+    """Keep work that failed for good, with its reason and what `task` needs to run it again."""
+    letter = {"task": task, "task_id": task_id, "reason": reason, "status": status, "kwargs": kwargs, "at": time.time()}
+    redis_client().lpush(DEAD_LETTERS_KEY, json.dumps(letter))
 
 
 class DeadLettering(Task):  # type: ignore[type-arg]
@@ -43,18 +51,30 @@ class DeadLettering(Task):  # type: ignore[type-arg]
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if isinstance(exc, FhirError):
-            letter = {"task": self.name, "task_id": task_id, "reason": str(exc), "status": exc.status,
-                      "kwargs": {k: v for k, v in kwargs.items() if k != "resource"}, "at": time.time()}  # fmt: skip
-            redis_client().lpush(DEAD_LETTERS_KEY, json.dumps(letter))
+            dead_letter(self.name, task_id, str(exc), exc.status, {k: v for k, v in kwargs.items() if k != "resource"})
 
 
-def fhir_task(name: str) -> Callable[[Callable[..., Any]], DeadLettering]:
+class BatchDeadLettering(Task):  # type: ignore[type-arg]
+    """A batch whose FHIR errors outlast its retries: each patient left in it is dead-lettered. Stopped for another
+    reason (its time limit): what is left waits again, for another task."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        store, fhir_base = redis_client(), kwargs["fhir_base"]
+        if isinstance(exc, FhirError):
+            for patient in due.claimed(store, task_id):
+                _screening_failed(fhir_base, patient, task_id, str(exc), exc.status)
+            due.release(store, task_id)
+        elif due.give_back(store, fhir_base, task_id):
+            screen_due.apply_async(kwargs={"fhir_base": fhir_base})
+
+
+def fhir_task(name: str, base: type[Task] = DeadLettering) -> Callable[[Callable[..., Any]], Task]:  # type: ignore[type-arg]
     """The retry policy of every task that talks to the FHIR server: exponential backoff with jitter on 5xx, 429,
     timeouts and connection errors (of the FHIR server or of Redis), capped below the broker's visibility timeout;
     permanent errors dead-letter."""
     return app.task(
         name=name,
-        base=DeadLettering,
+        base=base,
         autoretry_for=(RetryableFhirError, redis.ConnectionError, redis.TimeoutError),
         retry_backoff=1,
         retry_backoff_max=_settings.retry_backoff_max,
@@ -83,12 +103,16 @@ def _patient_of(resource: dict[str, Any] | None) -> str | None:
 
 
 def schedule_screening(fhir_base: str, patient_id: str) -> bool:
-    """One screening per patient per coalescing window: later events are covered by the scheduled run."""
-    pending = f"toh:pending:{cards_key(fhir_base, patient_id)}"
-    window = _settings.coalesce_seconds
-    if not redis_client().set(pending, "1", nx=True, ex=max(30, int(window * 10))):
+    """The patient waits in the server's due set; the first event of a coalescing window schedules the task that
+    screens everyone waiting then (later events for a patient already waiting are covered by that run)."""
+    store, window = redis_client(), _settings.coalesce_seconds
+    if not due.mark_due(store, fhir_base, patient_id, flag_seconds=max(30, int(window * 10))):
         return False
-    screen_patient.apply_async(kwargs={"fhir_base": fhir_base, "patient_id": patient_id}, countdown=window)
+    try:
+        screen_due.apply_async(kwargs={"fhir_base": fhir_base}, countdown=window)
+    except Exception:
+        due.unschedule(store, fhir_base)  # so that the retry of the caller schedules it
+        raise
     return True
 
 
@@ -108,39 +132,71 @@ def _digest(rendered: list[dict[str, Any]]) -> str:
     return hashlib.sha256("|".join(card["uuid"] for card in rendered).encode()).hexdigest()
 
 
-@fhir_task("toh.screen_patient")
-def screen_patient(fhir_base: str, patient_id: str) -> list[str]:
-    store = redis_client()
+def _screen(store: redis.Redis, fhir_base: str, patient_id: str) -> list[str]:
+    """Fetch the record, screen it, store the cards; write back when the assessment changed."""
     key = cards_key(fhir_base, patient_id)
-    store.delete(f"toh:pending:{key}")  # events from now on schedule a new run
     client = fhir(fhir_base)
     now = datetime.now(UTC)
     assessment = screen(client.record(patient_id), now, _settings.screening)
     rendered = cards(assessment.outcomes, patient_id)
     digest = _digest(rendered)
-    store.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, fingerprint=digest))
     written_key = f"toh:written:{key}"
-    written = cast(bytes | None, store.get(written_key))
+    with store.pipeline(transaction=False) as pipe:
+        pipe.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, fingerprint=digest))
+        pipe.get(written_key)
+        pipe.hincrby(SCREENINGS_KEY, "screened", 1)
+        written = cast(bytes | None, pipe.execute()[1])
     has_toh = any(topic in TOH_TOPICS for topic in assessment.topics)
     if (written or b"").decode() != digest and (has_toh or written is not None):
-        with _writing(store, key, screen_patient.request.id or ""):
-            _write_back(client, risk_assessment(assessment, patient_id, digest), digest, now)
-            store.set(written_key, digest)
+        try:
+            with write_lock.writing(store, key, ttl=_settings.task_time_limit):
+                _write_back(client, risk_assessment(assessment, patient_id, digest), digest, now)
+                store.set(written_key, digest)
+        except write_lock.Busy:  # its data may be older than ours: write after it
+            raise RetryableFhirError("another write-back for this patient is in progress") from None
+        store.hincrby(SCREENINGS_KEY, "written-back", 1)
     return assessment.topics
 
 
-@contextmanager
-def _writing(store: redis.Redis, key: str, task_id: str) -> Iterator[None]:
-    """One write-back per patient at a time. Another task writing now -> retry later (its data may be older than
-    ours); the same task redelivered after its worker died takes its claim over."""
-    claim = f"toh:writing:{key}"
-    if not store.set(claim, task_id, nx=True, ex=120) and cast(bytes | None, store.get(claim)) != task_id.encode():
-        raise RetryableFhirError("another write-back for this patient is in progress")
-    try:
-        yield
-    finally:
-        if cast(bytes | None, store.get(claim)) == task_id.encode():  # not one that took over after ours expired
-            store.delete(claim)
+@fhir_task("toh.screen_due", base=BatchDeadLettering)
+def screen_due(fhir_base: str) -> int:
+    """Screen a batch of the patients waiting on this server; if more wait, another task takes the next batch
+    meanwhile. One patient's permanent failure is dead-lettered without holding up the rest; a transient one
+    retries the task, which resumes its batch (see workers/due.py)."""
+    store, task_id = redis_client(), screen_due.request.id or ""
+    batch, waiting = due.claim(store, fhir_base, task_id, _settings.screenings_per_task)
+    if waiting:
+        screen_due.apply_async(kwargs={"fhir_base": fhir_base})
+    started = time.monotonic()
+    for patient in batch:
+        if time.monotonic() - started > _settings.task_soft_time_limit / 2:  # a slow FHIR server: hand the rest on
+            due.give_back(store, fhir_base, task_id)
+            screen_due.apply_async(kwargs={"fhir_base": fhir_base})
+            return batch.index(patient)
+        try:
+            _screen(store, fhir_base, patient)
+        except PermanentFhirError as exc:
+            _screening_failed(fhir_base, patient, task_id, str(exc), exc.status)
+        except (RetryableFhirError, redis.RedisError, SoftTimeLimitExceeded):
+            raise
+        except Exception as exc:  # a fault in one record must not strand the others
+            log.exception("screening.failed", error=type(exc).__name__)
+            _screening_failed(fhir_base, patient, task_id, type(exc).__name__, None)
+        due.screened(store, task_id, patient)
+    due.release(store, task_id)
+    return len(batch)
+
+
+def _screening_failed(fhir_base: str, patient_id: str, task_id: str, reason: str, status: int | None) -> None:
+    """Kept as the `toh.screen_patient` that would redo it."""
+    dead_letter(screen_patient.name, task_id, reason, status, {"fhir_base": fhir_base, "patient_id": patient_id})
+    redis_client().hincrby(SCREENINGS_KEY, "dead-lettered", 1)
+
+
+@fhir_task("toh.screen_patient")
+def screen_patient(fhir_base: str, patient_id: str) -> list[str]:
+    """One patient's screening, for a caller that needs it now (and messages queued by earlier versions)."""
+    return _screen(redis_client(), fhir_base, patient_id)
 
 
 def _write_back(client: FhirClient, risk: dict[str, Any], digest: str, now: datetime) -> None:

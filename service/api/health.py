@@ -14,7 +14,7 @@ from service import __version__
 from service.api.deps import CeleryDep, HttpDep, RedisDep, SettingsDep
 from service.metrics import QueueFigures, render_metrics
 from service.readiness import Check, check_fhir, check_heartbeats, check_redis, check_workers, overall_status
-from service.store import DEAD_LETTERS_KEY, TASK_OUTCOMES_KEY
+from service.store import DEAD_LETTERS_KEY, SCREENINGS_KEY, TASK_OUTCOMES_KEY
 
 __all__ = ["router"]
 
@@ -66,7 +66,8 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             pipe.hlen("unacked")
             pipe.hgetall(TASK_OUTCOMES_KEY)
             pipe.llen(DEAD_LETTERS_KEY)
-            *lengths, unacked, outcomes, dead_letters = await pipe.execute()
+            pipe.hgetall(SCREENINGS_KEY)
+            *lengths, unacked, outcomes, dead_letters, screenings = await pipe.execute()
     except RedisError:
         snapshot = None  # still serve the in-process metrics; the absent series tell the story
     else:
@@ -75,6 +76,7 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             unacked,
             _parse_outcomes(outcomes),
             dead_letters,
+            {key.decode(): int(value) for key, value in screenings.items()},
         )
     return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
 

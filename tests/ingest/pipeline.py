@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from service.redis_server import RedisServer, free_port
+from service.store import SCREENINGS_KEY, TASK_OUTCOMES_KEY
 from tests.conftest import service_env, start_sekmet
 from tests.processes import LoggedProcess
 
@@ -28,7 +31,12 @@ class Pipeline:
     redis: RedisServer
 
     def screenings(self) -> int:
-        return sum('"toh.screen_patient' in line and "succeeded" in line for line in list(self.worker.lines))
+        with redis.Redis.from_url(self.redis.url) as store:
+            return int(store.hget(SCREENINGS_KEY, "screened") or 0)
+
+    def tasks_done(self, task: str) -> int:
+        with redis.Redis.from_url(self.redis.url) as store:
+            return int(store.hget(TASK_OUTCOMES_KEY, f"{task}|success") or 0)
 
 
 @contextmanager
@@ -45,8 +53,8 @@ def pipeline(
     port = free_port()
     api_base = f"http://127.0.0.1:{port}"
     fhir = fhir_override or sekmet_base
-    env = service_env(TOH_FHIR_BASE_URL=fhir, TOH_NOTIFY_TOKEN=TOKEN, TOH_PUBLIC_BASE_URL=api_base,
-                      TOH_COALESCE_SECONDS="0.3", TOH_GAP_GRACE_SECONDS="1", TOH_REDIS_URL=redis.url, **settings)  # fmt: skip
+    env = service_env(**{"TOH_FHIR_BASE_URL": fhir, "TOH_NOTIFY_TOKEN": TOKEN, "TOH_PUBLIC_BASE_URL": api_base,
+                         "TOH_COALESCE_SECONDS": "0.3", "TOH_GAP_GRACE_SECONDS": "1", "TOH_REDIS_URL": redis.url} | settings)  # fmt: skip
     api = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
     worker = LoggedProcess([sys.executable, "-m", "service.cli", "worker"], env=env)
     try:

@@ -139,14 +139,22 @@ def test_a_dropped_notification_is_recovered_from_the_gap(faulty: tuple[Pipeline
 
 def test_a_permanent_error_goes_to_the_dead_letters(faulty: tuple[Pipeline, FaultyFhir]) -> None:
     stack, proxy = faulty
-    patient = "toh-dead-letter"
-    observation = load_patient(stack, patient)
-    proxy.fault = lambda method, path: ("status", 403) if f"/Patient/{patient}" in path else None
-    notify(stack, observation)
+    patient, neighbour = "toh-dead-letter", "toh-dead-letter-neighbour"
+    observations = [load_patient(stack, patient), load_patient(stack, neighbour)]
+    proxy.fault = lambda method, path: ("status", 403) if f"/Patient/{patient}/" in path else None
+    for observation in observations:  # within one coalescing window: one batch for both
+        notify(stack, observation)
     eventually(lambda: httpx.get(f"{stack.api}/metrics").text,
                lambda text: "toh_dead_letters 0.0" not in text and "toh_dead_letters " in text, timeout=60)  # fmt: skip
     listed = subprocess.run([sys.executable, "-m", "service.cli", "dead-letters"], capture_output=True, text=True,
                             env=stack.env, timeout=60)  # fmt: skip
     letters = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert any(letter["status"] == 403 and letter["task"] == "toh.screen_patient" for letter in letters)
+    letter = next(letter for letter in letters if letter["kwargs"].get("patient_id") == patient)
+    # Kept as the task that would redo it, with the server's answer as its reason.
+    assert letter["task"] == "toh.screen_patient" and letter["status"] == 403
+    assert letter["kwargs"] == {"fhir_base": stack.fhir, "patient_id": patient}
     assert not risk_exists(stack, patient)
+    # The other patient of the same batch was screened and written back all the same.
+    eventually(lambda: risk_exists(stack, neighbour), bool, timeout=60)
+    writes = [json.loads(line) for line in list(stack.worker.lines) if '"writeback.done"' in line]
+    assert letter["task_id"] in {write["task_id"] for write in writes}

@@ -1,0 +1,95 @@
+"""Patients waiting for a screening, per FHIR server: a Redis set that `toh.screen_due` tasks drain in batches.
+
+A burst of notifications about many patients costs one Celery task per batch instead of one per patient (the
+broker round trips and the hand-over to a pool process cost as much as a screening). A task moves its batch into
+a claim named after its task id, atomically; it removes each patient once screened. A task redelivered after its
+worker died, or retried, carries the same id and resumes what is left of its claim: nothing taken is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import cast
+
+import redis
+
+__all__ = ["claim", "claimed", "give_back", "mark_due", "release", "screened", "unschedule"]
+
+CLAIM_TTL_SECONDS = 7 * 86400  # a claim outlives any retry schedule; finished claims are deleted, not expired
+
+# KEYS[1] due set, KEYS[2] this task's claim, KEYS[3] the "a task is scheduled" flag; ARGV[1] batch size,
+# ARGV[2] claim ttl. A claim that exists is resumed as it is; otherwise the flag is cleared (events from now on
+# schedule another task) and up to a batch moves from the set into the claim. Returns the claim and how many wait.
+CLAIM = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[3])
+  local taken = redis.call('SPOP', KEYS[1], ARGV[1])
+  if #taken > 0 then
+    redis.call('SADD', KEYS[2], unpack(taken))
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+  end
+end
+return {redis.call('SMEMBERS', KEYS[2]), redis.call('SCARD', KEYS[1])}
+"""
+
+# KEYS[1] due set, KEYS[2] a claim: what is left of the claim waits again.
+GIVE_BACK = """
+local left = redis.call('SMEMBERS', KEYS[2])
+if #left > 0 then redis.call('SADD', KEYS[1], unpack(left)) end
+redis.call('DEL', KEYS[2])
+return #left
+"""
+
+
+def _server(fhir_base: str) -> str:
+    return hashlib.sha256(fhir_base.rstrip("/").encode()).hexdigest()[:16]
+
+
+def _due(fhir_base: str) -> str:
+    return f"toh:due:{_server(fhir_base)}"
+
+
+def _flag(fhir_base: str) -> str:
+    return f"toh:due-scheduled:{_server(fhir_base)}"
+
+
+def _claim(task_id: str) -> str:
+    return f"toh:claim:{task_id}"
+
+
+def mark_due(store: redis.Redis, fhir_base: str, patient_id: str, flag_seconds: int) -> bool:
+    """Add the patient to the waiting set; True when no task is scheduled yet for this server (schedule one)."""
+    with store.pipeline(transaction=True) as pipe:
+        pipe.sadd(_due(fhir_base), patient_id)
+        pipe.set(_flag(fhir_base), "1", nx=True, ex=flag_seconds)
+        return bool(pipe.execute()[1])
+
+
+def unschedule(store: redis.Redis, fhir_base: str) -> None:
+    """The task that `mark_due` asked for could not be sent: the next event (or the caller's retry) sends one."""
+    store.delete(_flag(fhir_base))
+
+
+def claim(store: redis.Redis, fhir_base: str, task_id: str, size: int) -> tuple[list[str], int]:
+    """This task's batch (resumed if it already has one) and how many patients still wait after it."""
+    keys = [_due(fhir_base), _claim(task_id), _flag(fhir_base)]
+    members, waiting = cast(list[object], store.eval(CLAIM, len(keys), *keys, size, CLAIM_TTL_SECONDS))
+    return sorted(m.decode() for m in cast(list[bytes], members)), cast(int, waiting)
+
+
+def claimed(store: redis.Redis, task_id: str) -> list[str]:
+    """What is left of a task's batch."""
+    return sorted(m.decode() for m in cast(set[bytes], store.smembers(_claim(task_id))))
+
+
+def screened(store: redis.Redis, task_id: str, patient_id: str) -> None:
+    store.srem(_claim(task_id), patient_id)
+
+
+def give_back(store: redis.Redis, fhir_base: str, task_id: str) -> int:
+    """Put what is left of a task's batch back with the waiting patients (for another task to take)."""
+    return cast(int, store.eval(GIVE_BACK, 2, _due(fhir_base), _claim(task_id)))
+
+
+def release(store: redis.Redis, task_id: str) -> None:
+    store.delete(_claim(task_id))
