@@ -90,3 +90,17 @@ def test_metrics_still_served_when_redis_is_down(private_redis: RedisServer) -> 
         samples = scrape(client)
     assert value(samples, "toh_http_requests_total", method="GET", route="/metrics", status="200") >= 0
     assert not any(name == "toh_celery_queue_length" for name, _ in samples)
+
+
+def test_screenings_are_read_from_what_the_workers_counted(private_redis: RedisServer) -> None:
+    import redis
+
+    from service.store import SCREENINGS_KEY
+
+    with redis.Redis.from_url(private_redis.url) as store:
+        store.hset(SCREENINGS_KEY, mapping={"screened": 7, "written-back": 2})
+    with TestClient(create_app(Settings(redis_url=private_redis.url))) as client:
+        samples = scrape(client)
+    assert value(samples, "toh_screenings_total", result="screened") == 7
+    assert value(samples, "toh_screenings_total", result="written-back") == 2
+    assert ("toh_screenings_total", frozenset({("result", "dead-lettered")})) in samples  # zero, but present
