@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -32,8 +34,10 @@ def test_a_live_writer_keeps_it_and_the_lock_is_released_after(store: redis.Redi
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as alive:
         try:
             held_by(store, f"{socket.gethostname()} {alive.pid}")
-            with pytest.raises(Busy), writing(store, KEY, ttl=60):
+            started = time.monotonic()
+            with pytest.raises(Busy), writing(store, KEY, ttl=60, wait=0.3):
                 pass
+            assert time.monotonic() - started >= 0.3  # it waited for the holder first
         finally:
             alive.kill()
     store.delete(LOCK)
@@ -41,6 +45,13 @@ def test_a_live_writer_keeps_it_and_the_lock_is_released_after(store: redis.Redi
         assert store.get(LOCK) == f"{socket.gethostname()} {os.getpid()}".encode()
         assert 0 < store.ttl(LOCK) <= 60
     assert store.get(LOCK) is None
+
+
+def test_a_lock_released_meanwhile_is_taken_without_giving_up(store: redis.Redis) -> None:
+    held_by(store, "another-host 1")
+    threading.Timer(0.1, store.delete, [LOCK]).start()  # the other writer finishes
+    with writing(store, KEY, ttl=60, wait=5):
+        assert store.get(LOCK) == f"{socket.gethostname()} {os.getpid()}".encode()
 
 
 def test_the_lock_of_a_killed_writer_on_this_host_is_taken_over(store: redis.Redis) -> None:
@@ -52,6 +63,6 @@ def test_the_lock_of_a_killed_writer_on_this_host_is_taken_over(store: redis.Red
 
 def test_a_writer_on_another_host_is_waited_for(store: redis.Redis) -> None:
     held_by(store, "another-host 1")
-    with pytest.raises(Busy), writing(store, KEY, ttl=60):
+    with pytest.raises(Busy), writing(store, KEY, ttl=60, wait=0):
         pass
     assert store.get(LOCK) == b"another-host 1"  # not released by the one that could not take it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import cast
@@ -52,13 +53,23 @@ def _gone(holder: str) -> bool:
     return False
 
 
+def _take(store: redis.Redis, lock: str, me: str, ttl: int) -> bool:
+    if store.set(lock, me, nx=True, ex=ttl):
+        return True
+    holder = cast(bytes | None, store.get(lock))
+    return holder is not None and _gone(holder.decode()) and bool(store.eval(TAKE_OVER, 1, lock, holder, me, ttl))
+
+
 @contextmanager
-def writing(store: redis.Redis, key: str, ttl: int) -> Iterator[None]:
+def writing(store: redis.Redis, key: str, ttl: int, wait: float = 1.0) -> Iterator[None]:
+    """Hold the patient's write-back lock. A write takes tens of milliseconds, so a held lock is waited for up to
+    `wait` seconds (Redis gives no event for its release: polled) before giving up with Busy."""
     lock, me = f"toh:writing:{key}", _me()
-    if not store.set(lock, me, nx=True, ex=ttl):
-        holder = cast(bytes | None, store.get(lock))
-        if holder is None or not _gone(holder.decode()) or not store.eval(TAKE_OVER, 1, lock, holder, me, ttl):
+    deadline = time.monotonic() + wait
+    while not _take(store, lock, me, ttl):
+        if time.monotonic() >= deadline:
             raise Busy
+        time.sleep(0.01)
     try:
         yield
     finally:

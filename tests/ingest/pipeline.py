@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,23 +48,24 @@ def pipeline(
     sekmet_yaml: str = "",
     **settings: str,
 ) -> Iterator[Pipeline]:
-    sekmet, sekmet_base = start_sekmet(workdir / "sekmet", notify_method, sekmet_yaml)
-    redis = RedisServer(workdir / "redis").start()  # its own: subscription state and dedup keys stay here
-    port = free_port()
-    api_base = f"http://127.0.0.1:{port}"
-    fhir = fhir_override or sekmet_base
-    env = service_env(**{"TOH_FHIR_BASE_URL": fhir, "TOH_NOTIFY_TOKEN": TOKEN, "TOH_PUBLIC_BASE_URL": api_base,
-                         "TOH_COALESCE_SECONDS": "0.3", "TOH_GAP_GRACE_SECONDS": "1", "TOH_REDIS_URL": redis.url} | settings)  # fmt: skip
-    api = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
-    worker = LoggedProcess([sys.executable, "-m", "service.cli", "worker"], env=env)
-    try:
+    with ExitStack() as started:  # whatever started is stopped, also when a later step fails
+        sekmet, sekmet_base = start_sekmet(workdir / "sekmet", notify_method, sekmet_yaml)
+        started.callback(sekmet.stop)
+        redis = RedisServer(workdir / "redis").start()  # its own: subscription state and dedup keys stay here
+        started.callback(redis.stop)
+        port = free_port()
+        api_base = f"http://127.0.0.1:{port}"
+        fhir = fhir_override or sekmet_base
+        env = service_env(**{"TOH_FHIR_BASE_URL": fhir, "TOH_NOTIFY_TOKEN": TOKEN, "TOH_PUBLIC_BASE_URL": api_base,
+                             "TOH_COALESCE_SECONDS": "0.3", "TOH_GAP_GRACE_SECONDS": "1", "TOH_REDIS_URL": redis.url}
+                           | settings)  # fmt: skip
+        api = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
+        started.callback(api.stop)
+        worker = LoggedProcess([sys.executable, "-m", "service.cli", "worker"], env=env)
+        started.callback(worker.stop)
         api.wait_for("Application startup complete")
         worker.wait_for('"worker.ready"')
         yield Pipeline(fhir, sekmet_base, api_base, env, api, worker, redis)
-    finally:
-        for process in (worker, api, sekmet):
-            process.stop()
-        redis.stop()
 
 
 def as_put_transaction(resources: list[dict[str, Any]]) -> str:
