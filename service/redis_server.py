@@ -79,7 +79,8 @@ class RedisServer:
         ready = threading.Event()
         lines: list[str] = []
         threading.Thread(target=self._drain, args=(ready, lines), daemon=True).start()
-        if not ready.wait(timeout) or self.process.poll() is not None:
+        # Ready means the marker was seen: at EOF (it could not bind, say) the process may not have exited yet.
+        if not ready.wait(timeout) or not any(READY_MARKER in line for line in lines):
             self.stop()
             raise RedisServerError("redis-server did not become ready: " + " | ".join(lines[-5:]))
         return self
