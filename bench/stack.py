@@ -216,3 +216,8 @@ class Stack:
     def start_worker(self) -> None:
         self.store.delete("celery")
         self.worker = Child(python("-m", "service.cli", "worker"), self.env).ready('"worker.ready"')
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
