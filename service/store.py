@@ -16,6 +16,7 @@ __all__ = [
     "cards_entry",
     "cards_key",
     "fresh_cards",
+    "server_digest",
     "task_outcome_field",
 ]
 
@@ -44,10 +45,14 @@ def task_outcome_field(task: str, outcome: str) -> str:
     return f"{task}|{outcome}"
 
 
+def server_digest(fhir_base: str) -> str:
+    """A FHIR server's part of a key: the same server with or without a trailing slash is one server."""
+    return hashlib.sha256(fhir_base.rstrip("/").encode()).hexdigest()[:16]
+
+
 def cards_key(fhir_base: str, patient_id: str) -> str:
     """Precomputed cards of one patient on one FHIR server (patient ids are only unique per server)."""
-    digest = hashlib.sha256(fhir_base.rstrip("/").encode()).hexdigest()[:16]
-    return f"toh:cards:{digest}:{patient_id}"
+    return f"toh:cards:{server_digest(fhir_base)}:{patient_id}"
 
 
 def cards_entry(cards: list[dict[str, Any]], *, evaluated_at: datetime, rules_version: str, fingerprint: str) -> str:

@@ -8,10 +8,11 @@ worker died, or retried, carries the same id and resumes what is left of its cla
 
 from __future__ import annotations
 
-import hashlib
 from typing import cast
 
 import redis
+
+from service.store import server_digest
 
 __all__ = ["claim", "claimed", "give_back", "mark_due", "release", "screened", "unschedule"]
 
@@ -41,16 +42,12 @@ return #left
 """
 
 
-def _server(fhir_base: str) -> str:
-    return hashlib.sha256(fhir_base.rstrip("/").encode()).hexdigest()[:16]
-
-
 def _due(fhir_base: str) -> str:
-    return f"toh:due:{_server(fhir_base)}"
+    return f"toh:due:{server_digest(fhir_base)}"
 
 
 def _flag(fhir_base: str) -> str:
-    return f"toh:due-scheduled:{_server(fhir_base)}"
+    return f"toh:due-scheduled:{server_digest(fhir_base)}"
 
 
 def _claim(task_id: str) -> str:
