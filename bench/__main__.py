@@ -36,7 +36,7 @@ from bench import bodies, load, report
 from bench import screening as screening_bench
 from bench.stack import NOTIFY_TOKEN, Child, Stack, children, cpu_seconds, peak_rss_mb, python
 from service.settings import Settings
-from service.store import SCREENINGS_KEY, cards_key
+from service.store import SCREENINGS_KEY, cards_key, due_flag_key, due_key
 from workers import due
 from workers.celery_app import create_celery_app
 
@@ -115,7 +115,7 @@ class Bench(Stack):
             service_figures, reference = paired(lambda: load.run(post, SECONDS), bare_loop)
         finally:
             producer.close()
-            self.store.delete("celery")
+            self.store.delete("celery", due_key(self.fhir_base), due_flag_key(self.fhir_base))
         return {
             "service": service_figures,
             "reference": reference,

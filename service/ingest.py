@@ -1,8 +1,9 @@
 """Accepting notifications: record what the channel says, drop duplicates, enqueue the work, detect gaps.
 
-Durability rule: an event is acknowledged (2xx) only after its task is in the broker. Marking an event seen and
-queueing its task are one atomic step (service/publisher.py): if it fails, neither happened, the sender gets 503,
-and its retry is processed, once.
+Durability rule: an event is acknowledged (2xx) only after its work is in Redis: for a full resource, its patient
+in the server's due set with a screening task queued (workers/due.py); otherwise a `toh.process_event` task that
+reads the focus. Marking an event seen and queueing its work are one atomic step (service/publisher.py): if it
+fails, neither happened, the sender gets 503, and its retry is processed, once.
 
 Gaps: servers may deliver concurrently, so event 7 can arrive before event 6. A skipped number only queues a
 check that runs after `gap_grace_seconds`; numbers still unseen then were lost, and the check re-queries.
@@ -23,7 +24,9 @@ from redis.exceptions import RedisError
 
 from service.errors import ProblemError
 from service.fhir.notifications import Event, Notification
-from service.publisher import Job, TaskPublisher
+from service.publisher import Due, Job, TaskPublisher
+from service.screening.fhir import patient_of
+from service.store import due_flag_key, due_flag_seconds, due_key
 
 __all__ = ["SEEN_SECONDS", "SUBSCRIPTIONS_KEY", "Accepted", "accept_notification", "event_key"]
 
@@ -83,6 +86,13 @@ def _channel_state(
     return json.dumps(state), count if isinstance(count, int) else None
 
 
+def _due(publisher: TaskPublisher, fhir_base: str, coalesce_seconds: float, patients: list[Job]) -> Due:
+    """The first event of a coalescing window schedules the screening of everyone waiting then."""
+    screen = publisher.message("toh.screen_due", {"fhir_base": fhir_base}, countdown=coalesce_seconds or None)
+    flag = due_flag_key(fhir_base)
+    return Due(due_key(fhir_base), flag, due_flag_seconds(coalesce_seconds), screen, patients)
+
+
 async def accept_notification(
     notification: Notification,
     *,
@@ -90,6 +100,7 @@ async def accept_notification(
     publisher: TaskPublisher,
     fhir_base: str,
     gap_grace_seconds: float,
+    coalesce_seconds: float,
 ) -> Accepted:
     numbers = [e.number for e in notification.events if e.number is not None]
     try:
@@ -105,11 +116,16 @@ async def accept_notification(
             resync = publisher.message("toh.resync", {"fhir_base": fhir_base, "since": time.time() - 3600})
             await publisher.publish([(None, resync)], state=state)
             return Accepted(1, 0)
-        jobs: list[Job] = [
-            (_seen_key(notification, event),
-             publisher.message("toh.process_event", {"fhir_base": fhir_base, "focus": event.focus, "resource": event.resource}))
-            for event in notification.events
-        ]  # fmt: skip
+        jobs: list[Job] = []
+        patients: list[Job] = []
+        for event in notification.events:
+            patient = patient_of(event.resource)
+            if patient is not None:  # full-resource payload: its patient goes straight to the due set
+                patients.append((_seen_key(notification, event), patient))
+            else:  # id-only or empty, or not about a patient: a worker reads the focus
+                kwargs = {"fhir_base": fhir_base, "focus": event.focus, "resource": event.resource}
+                jobs.append((_seen_key(notification, event), publisher.message("toh.process_event", kwargs)))
+        due = _due(publisher, fhir_base, coalesce_seconds, patients) if patients else None
         gap = subscription is not None and before is not None and bool(numbers) and min(numbers) > before + 1
         if gap:
             assert subscription is not None and before is not None
@@ -121,7 +137,7 @@ async def accept_notification(
                 "last": min(numbers) - 1,
             }
             jobs.append((None, publisher.message("toh.check_gap", check, countdown=gap_grace_seconds)))
-        queued = await publisher.publish(jobs, mark_seconds=SEEN_SECONDS, state=state) - gap
+        queued = await publisher.publish(jobs, mark_seconds=SEEN_SECONDS, state=state, due=due) - gap
         return Accepted(queued, len(notification.events) - queued)
     except (RedisError, OSError) as exc:
         raise ProblemError(503, f"Cannot queue the notification now ({type(exc).__name__}); please retry") from None

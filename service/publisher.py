@@ -2,8 +2,10 @@
 
 Celery builds each task message (protocol 2, `amqp.as_task_v2`); one Lua script then marks every event seen (SET NX)
 and pushes the message of each event seen for the first time onto the queue, atomically: an event is never marked
-without its task being queued, nor queued twice. Celery's own `send_task` is synchronous (a thread hop per event
-in an async server) and costs several round trips.
+without its task being queued, nor queued twice. An event whose patient is known needs no task of its own: the
+same step adds the patient to the server's due set and queues the batch task that screens it, unless one is queued
+already. Celery's own `send_task` is synchronous (a thread hop per event in an async server) and costs several
+round trips.
 
 The envelope is the one kombu's Redis transport writes for a task sent to the default queue (anonymous exchange,
 routing key = queue name, priority 0, base64 body); tests/ingest/test_publisher.py compares it with a real
@@ -16,32 +18,57 @@ import base64
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from celery import Celery
 
-__all__ = ["Job", "TaskPublisher"]
+__all__ = ["Due", "Job", "TaskPublisher"]
 
-# KEYS: the queue, a hash. ARGV: seconds a mark lives, the number of jobs n, a field of the hash and its value
-# ("" for none), then n marks ("" for none), then n messages.
+# KEYS: the queue, a hash, a due set, its flag. ARGV: seconds a mark lives, the number of jobs n, the number of
+# due patients m, a field of the hash and its value ("" for none), seconds the flag lives, the message that
+# screens the due set, then n marks ("" for none), n messages, m marks, m patient ids.
 _ENQUEUE = """
-local n = tonumber(ARGV[2])
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+local n, m = tonumber(ARGV[2]), tonumber(ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
 end
-local queued = 0
+local function first(mark)
+  return mark == '' or redis.call('SET', mark, '1', 'NX', 'EX', ARGV[1])
+end
+local queued, due = 0, 0
 for i = 1, n do
-  local mark = ARGV[4 + i]
-  if mark == '' or redis.call('SET', mark, '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('LPUSH', KEYS[1], ARGV[4 + n + i])
+  if first(ARGV[7 + i]) then
+    redis.call('LPUSH', KEYS[1], ARGV[7 + n + i])
     queued = queued + 1
   end
 end
-return queued
+for i = 1, m do
+  if first(ARGV[7 + 2 * n + i]) then
+    redis.call('SADD', KEYS[3], ARGV[7 + 2 * n + m + i])
+    due = due + 1
+  end
+end
+if due > 0 and redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[6]) then
+  redis.call('LPUSH', KEYS[1], ARGV[7])
+end
+return queued + due
 """
 
 Job = tuple[str | None, str]  # (the mark that says this event was seen, or None; the message)
+
+
+@dataclass(frozen=True)
+class Due:
+    """Patients to add to a FHIR server's due set (service/store.py), and the task that screens that set: queued
+    only when none is queued yet (the flag), as `workers.due.mark_due` does for the workers."""
+
+    key: str
+    flag: str
+    flag_seconds: int
+    message: str
+    patients: Sequence[Job]  # (the mark that says this event was seen, or None; the patient id)
 
 
 class TaskPublisher:
@@ -69,12 +96,21 @@ class TaskPublisher:
         return json.dumps(envelope)
 
     async def publish(
-        self, jobs: Sequence[Job], *, mark_seconds: int = 1, state: tuple[str, str, str] | None = None
+        self,
+        jobs: Sequence[Job],
+        *,
+        mark_seconds: int = 1,
+        state: tuple[str, str, str] | None = None,
+        due: Due | None = None,
     ) -> int:
-        """Queue every job whose mark was not set yet; returns how many were queued. `state` (hash, field, value)
-        is written in the same atomic step: what a channel said is recorded together with the work it caused."""
-        marks = [mark or "" for mark, _ in jobs]
-        messages = [message for _, message in jobs]
+        """Queue every job whose mark was not set yet, and add every due patient whose mark was not set yet;
+        returns how many of both. `state` (hash, field, value) is written in the same atomic step: what a channel
+        said is recorded together with the work it caused."""
         hash_key, field, value = state or (self.queue, "", "")
-        args: list[str | int] = [mark_seconds, len(jobs), field, value, *marks, *messages]
-        return int(await self._enqueue(keys=[self.queue, hash_key], args=args))
+        patients = due.patients if due else ()
+        keys = [self.queue, hash_key, due.key if due else self.queue, due.flag if due else self.queue]
+        args: list[str | int] = [mark_seconds, len(jobs), len(patients), field, value,
+                                 due.flag_seconds if due else 0, due.message if due else "",
+                                 *(mark or "" for mark, _ in jobs), *(message for _, message in jobs),
+                                 *(mark or "" for mark, _ in patients), *(patient for _, patient in patients)]  # fmt: skip
+        return int(await self._enqueue(keys=keys, args=args))

@@ -15,6 +15,9 @@ __all__ = [
     "TASK_OUTCOMES_KEY",
     "cards_entry",
     "cards_key",
+    "due_flag_key",
+    "due_flag_seconds",
+    "due_key",
     "fresh_cards",
     "server_digest",
     "task_outcome_field",
@@ -53,6 +56,21 @@ def server_digest(fhir_base: str) -> str:
 def cards_key(fhir_base: str, patient_id: str) -> str:
     """Precomputed cards of one patient on one FHIR server (patient ids are only unique per server)."""
     return f"toh:cards:{server_digest(fhir_base)}:{patient_id}"
+
+
+def due_key(fhir_base: str) -> str:
+    """Set of the patients on one FHIR server waiting for a screening (workers/due.py drains it)."""
+    return f"toh:due:{server_digest(fhir_base)}"
+
+
+def due_flag_key(fhir_base: str) -> str:
+    """Set while a `toh.screen_due` task for this server is queued and has not taken its batch yet."""
+    return f"toh:due-scheduled:{server_digest(fhir_base)}"
+
+
+def due_flag_seconds(coalesce_seconds: float) -> int:
+    """How long the flag lives at most: if its task were ever lost, events after this schedule another."""
+    return max(30, int(coalesce_seconds * 10))
 
 
 def cards_entry(cards: list[dict[str, Any]], *, evaluated_at: datetime, rules_version: str, fingerprint: str) -> str:

@@ -12,7 +12,7 @@ from typing import cast
 
 import redis
 
-from service.store import server_digest
+from service.store import due_flag_key, due_key
 
 __all__ = ["claim", "claimed", "give_back", "mark_due", "release", "screened", "unschedule"]
 
@@ -42,14 +42,6 @@ return #left
 """
 
 
-def _due(fhir_base: str) -> str:
-    return f"toh:due:{server_digest(fhir_base)}"
-
-
-def _flag(fhir_base: str) -> str:
-    return f"toh:due-scheduled:{server_digest(fhir_base)}"
-
-
 def _claim(task_id: str) -> str:
     return f"toh:claim:{task_id}"
 
@@ -57,19 +49,19 @@ def _claim(task_id: str) -> str:
 def mark_due(store: redis.Redis, fhir_base: str, patient_id: str, flag_seconds: int) -> bool:
     """Add the patient to the waiting set; True when no task is scheduled yet for this server (schedule one)."""
     with store.pipeline(transaction=True) as pipe:
-        pipe.sadd(_due(fhir_base), patient_id)
-        pipe.set(_flag(fhir_base), "1", nx=True, ex=flag_seconds)
+        pipe.sadd(due_key(fhir_base), patient_id)
+        pipe.set(due_flag_key(fhir_base), "1", nx=True, ex=flag_seconds)
         return bool(pipe.execute()[1])
 
 
 def unschedule(store: redis.Redis, fhir_base: str) -> None:
     """The task that `mark_due` asked for could not be sent: the next event (or the caller's retry) sends one."""
-    store.delete(_flag(fhir_base))
+    store.delete(due_flag_key(fhir_base))
 
 
 def claim(store: redis.Redis, fhir_base: str, task_id: str, size: int) -> tuple[list[str], int]:
     """This task's batch (resumed if it already has one) and how many patients still wait after it."""
-    keys = [_due(fhir_base), _claim(task_id), _flag(fhir_base)]
+    keys = [due_key(fhir_base), _claim(task_id), due_flag_key(fhir_base)]
     members, waiting = cast(list[object], store.eval(CLAIM, len(keys), *keys, size, CLAIM_TTL_SECONDS))
     return sorted(m.decode() for m in cast(list[bytes], members)), cast(int, waiting)
 
@@ -85,7 +77,7 @@ def screened(store: redis.Redis, task_id: str, patient_id: str) -> None:
 
 def give_back(store: redis.Redis, fhir_base: str, task_id: str) -> int:
     """Put what is left of a task's batch back with the waiting patients (for another task to take)."""
-    return cast(int, store.eval(GIVE_BACK, 2, _due(fhir_base), _claim(task_id)))
+    return cast(int, store.eval(GIVE_BACK, 2, due_key(fhir_base), _claim(task_id)))
 
 
 def release(store: redis.Redis, task_id: str) -> None:

@@ -1,6 +1,7 @@
 """Thin Celery tasks: references in, service code called, retry policy in the decorator.
 
-process_event   a notified resource -> its patient -> one coalesced screening
+process_event   an id-only or empty event: read the focus -> its patient -> one coalesced screening (full
+                resources skip it: the API puts their patient in the due set itself, service/ingest.py)
 screen_due      the patients waiting on a server, a batch per task: each screened as screen_patient does
 screen_patient  fetch the record, screen it, store the cards, write back when the assessment changed
 resync          after a ping, an empty notification or a gap: re-query what changed, screen those patients
@@ -27,9 +28,9 @@ from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
 from service.ingest import SUBSCRIPTIONS_KEY, event_key
 from service.screening import RULES_VERSION, screen
-from service.screening.fhir import reference_id
+from service.screening.fhir import patient_of
 from service.settings import get_settings
-from service.store import DEAD_LETTERS_KEY, SCREENINGS_KEY, cards_entry, cards_key
+from service.store import DEAD_LETTERS_KEY, SCREENINGS_KEY, cards_entry, cards_key, due_flag_seconds
 from workers import due, write_lock
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
@@ -89,24 +90,11 @@ def ping() -> str:
     return "pong"
 
 
-def _patient_of(resource: dict[str, Any] | None) -> str | None:
-    if not resource:
-        return None
-    if resource.get("resourceType") == "Patient":
-        return resource.get("id") if isinstance(resource.get("id"), str) else None
-    for field in ("subject", "patient"):
-        reference = resource.get(field)
-        target = reference.get("reference") if isinstance(reference, dict) else None
-        if isinstance(target, str) and (target.startswith("Patient/") or "/Patient/" in target):
-            return reference_id(reference)
-    return None
-
-
 def schedule_screening(fhir_base: str, patient_id: str) -> bool:
     """The patient waits in the server's due set; the first event of a coalescing window schedules the task that
     screens everyone waiting then (later events for a patient already waiting are covered by that run)."""
     store, window = redis_client(), _settings.coalesce_seconds
-    if not due.mark_due(store, fhir_base, patient_id, flag_seconds=max(30, int(window * 10))):
+    if not due.mark_due(store, fhir_base, patient_id, flag_seconds=due_flag_seconds(window)):
         return False
     try:
         screen_due.apply_async(kwargs={"fhir_base": fhir_base}, countdown=window)
@@ -120,7 +108,7 @@ def schedule_screening(fhir_base: str, patient_id: str) -> bool:
 def process_event(fhir_base: str, focus: str | None, resource: dict[str, Any] | None = None) -> None:
     if resource is None and focus:
         resource = fhir(fhir_base).read(focus)  # id-only payloads: fetch the focus
-    patient = _patient_of(resource)
+    patient = patient_of(resource)
     if patient is None:
         log.info("event.no_patient", focus_type=(focus or "").split("/")[-2:-1])
         return
@@ -218,7 +206,7 @@ def resync(fhir_base: str, since: float) -> int:
     patients: set[str] = set()
     for kind in ("Observation", "ImagingStudy"):
         for resource in client.search(f"{kind}?_lastUpdated=gt{stamp}&_count=200"):
-            patient = _patient_of(resource)
+            patient = patient_of(resource)
             if patient:
                 patients.add(patient)
     for patient in sorted(patients):

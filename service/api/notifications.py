@@ -67,7 +67,12 @@ async def _accept(
     try:
         parsed = parse()
         accepted = await accept_notification(
-            parsed, redis=redis, publisher=publisher, fhir_base=fhir_base, gap_grace_seconds=settings.gap_grace_seconds
+            parsed,
+            redis=redis,
+            publisher=publisher,
+            fhir_base=fhir_base,
+            gap_grace_seconds=settings.gap_grace_seconds,
+            coalesce_seconds=settings.coalesce_seconds,
         )
     except NotificationError as exc:
         raise ProblemError(400, str(exc)) from None

@@ -17,6 +17,7 @@ __all__ = [
     "codings",
     "first_date",
     "parse_datetime",
+    "patient_of",
     "quantity",
     "reference_id",
     "reference_of",
@@ -141,3 +142,17 @@ def reference_id(reference: Any) -> str | None:
     if "_history" in parts:
         parts = parts[: parts.index("_history")]
     return parts[-1] if parts else None
+
+
+def patient_of(resource: Mapping[str, Any] | None) -> str | None:
+    """The id of the patient a resource is about: a Patient itself, or its `subject` / `patient` reference."""
+    if not resource:
+        return None
+    if resource.get("resourceType") == "Patient":
+        return resource["id"] if isinstance(resource.get("id"), str) else None
+    for field in ("subject", "patient"):
+        reference = resource.get(field)
+        target = reference.get("reference") if isinstance(reference, Mapping) else None
+        if isinstance(target, str) and (target.startswith("Patient/") or "/Patient/" in target):
+            return reference_id(reference)
+    return None

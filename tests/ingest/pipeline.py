@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from service.redis_server import RedisServer, free_port
-from service.store import SCREENINGS_KEY, TASK_OUTCOMES_KEY
+from service.store import SCREENINGS_KEY, TASK_OUTCOMES_KEY, due_key
 from tests.conftest import service_env, start_sekmet
 from tests.processes import LoggedProcess
 
@@ -33,6 +33,12 @@ class Pipeline:
     def screenings(self) -> int:
         with redis.Redis.from_url(self.redis.url) as store:
             return int(store.hget(SCREENINGS_KEY, "screened") or 0)
+
+    def waiting(self) -> int:
+        """Patients due, or in the batch of a task, and not screened yet: 0 once all accepted events are done."""
+        with redis.Redis.from_url(self.redis.url) as store:
+            claimed = sum(int(store.scard(claim)) for claim in store.scan_iter("toh:claim:*"))
+            return int(store.scard(due_key(self.fhir))) + claimed
 
     def tasks_done(self, task: str) -> int:
         with redis.Redis.from_url(self.redis.url) as store:

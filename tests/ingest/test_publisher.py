@@ -10,7 +10,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from service.publisher import TaskPublisher
+from service.publisher import Due, Job, TaskPublisher
 from service.redis_server import RedisServer
 from service.settings import Settings
 from workers.celery_app import create_celery_app
@@ -32,13 +32,18 @@ def comparable(raw: bytes) -> dict[str, Any]:
 
 
 def publish(
-    url: str, jobs: list[tuple[str | None, str, dict[str, Any]]], state: tuple[str, str, str] | None = None
+    url: str,
+    jobs: list[tuple[str | None, str, dict[str, Any]]],
+    state: tuple[str, str, str] | None = None,
+    due: list[Job] | None = None,
 ) -> int:
     async def run() -> int:
         client = aioredis.Redis.from_url(url)
         publisher = TaskPublisher(create_celery_app(Settings(redis_url=url)), client)
         messages = [(mark, publisher.message(task, kwargs)) for mark, task, kwargs in jobs]
-        queued = await publisher.publish(messages, state=state)
+        screen = publisher.message("toh.screen_due", {"fhir_base": "http://fhir.example/fhir"})
+        patients = Due("toh:due:x", "toh:due-scheduled:x", 30, screen, due) if due is not None else None
+        queued = await publisher.publish(messages, state=state, due=patients)
         await client.aclose()
         return queued
 
@@ -80,4 +85,21 @@ def test_the_channel_state_is_written_with_the_work(private_redis: RedisServer) 
         publish(private_redis.url, [(None, "toh.ping", {})], state=("toh:subscriptions", "Subscription/s", "{}")) == 1
     )
     assert store.hget("toh:subscriptions", "Subscription/s") == b"{}" and store.llen("celery") == 1
+    store.close()
+
+
+def test_due_patients_are_marked_once_and_share_one_screening_task(private_redis: RedisServer) -> None:
+    store = redis.Redis.from_url(private_redis.url)
+    first: list[Job] = [("toh:seen:Subscription/s:1", "p1"), ("toh:seen:Subscription/s:2", "p2")]
+    assert publish(private_redis.url, [(None, "toh.ping", {})], due=first) == 3
+    assert store.smembers("toh:due:x") == {b"p1", b"p2"} and 0 < store.ttl("toh:due-scheduled:x") <= 30
+    assert sorted(json.loads(raw)["headers"]["task"] for raw in store.lrange("celery", 0, -1)) == [
+        "toh.ping",
+        "toh.screen_due",
+    ]
+    assert publish(private_redis.url, [], due=[*first, (None, "p3")]) == 1  # two duplicates; the task is queued
+    assert store.smembers("toh:due:x") == {b"p1", b"p2", b"p3"} and store.llen("celery") == 2
+    store.delete("toh:due-scheduled:x")  # the task took its batch
+    assert publish(private_redis.url, [], due=first) == 0  # nothing new: no task for nothing
+    assert publish(private_redis.url, [], due=[(None, "p4")]) == 1 and store.llen("celery") == 3
     store.close()

@@ -18,11 +18,14 @@ from service.ingest import SUBSCRIPTIONS_KEY
 from service.main import create_app
 from service.redis_server import RedisServer
 from service.settings import Settings
+from service.store import due_flag_key, due_key
 from workers import tasks
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "notifications"
 TOKEN = {"Authorization": "Bearer secret-notify-token"}
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+FHIR_BASE = "http://fhir.example.org/fhir"
+SCREEN_DUE = ("toh.screen_due", {"fhir_base": FHIR_BASE})
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -33,7 +36,7 @@ def fixture(name: str) -> dict[str, Any]:
 @pytest.fixture
 def receiver(private_redis: RedisServer) -> Iterator[tuple[TestClient, redis.Redis]]:
     settings = Settings(redis_url=private_redis.url, notify_token="secret-notify-token",
-                        fhir_base_url="http://fhir.example.org/fhir", notify_max_body_bytes=64_000)  # fmt: skip
+                        fhir_base_url=FHIR_BASE, notify_max_body_bytes=64_000)  # fmt: skip
     store = redis.Redis.from_url(private_redis.url)
     with TestClient(create_app(settings)) as client:
         yield client, store
@@ -50,20 +53,58 @@ def queued(store: redis.Redis) -> list[tuple[str, dict[str, Any]]]:
     return tasks
 
 
+def due(store: redis.Redis) -> set[str]:
+    """The patients waiting for a screening on the test's FHIR server."""
+    return {patient.decode() for patient in store.smembers(due_key(FHIR_BASE))}
+
+
+def diagnostics(response: Any) -> str:
+    text: str = response.json()["issue"][0]["diagnostics"]
+    return text
+
+
 def post(client: TestClient, body: Any, headers: dict[str, str] | None = None) -> Any:
     return client.post("/fhir/notifications", content=json.dumps(body), headers=(headers or TOKEN) | FHIR_JSON)
 
 
 @pytest.mark.parametrize("name", ["r4-backport-full-resource.json", "r4b-full-resource.json", "r5-full-resource.json"])
 def test_every_bundle_format_queues_the_same_work(name: str, receiver: tuple[TestClient, redis.Redis]) -> None:
+    """A full resource names its patient: the patient waits in the due set, and the batch task that screens it is
+    queued to run when the coalescing window (0.2 s by default) closes."""
     client, store = receiver
     response = post(client, fixture(name))
     assert response.status_code == 200
     assert response.json()["issue"][0]["severity"] == "information"
+    assert diagnostics(response) == "Accepted: 1 queued, 0 duplicate(s) ignored"
+    assert due(store) == {"toh-notified"}
+    assert queued(store) == [SCREEN_DUE]
+    eta = datetime.fromisoformat(json.loads(store.lindex("celery", 0))["headers"]["eta"])
+    assert datetime.now(UTC) < eta < datetime.now(UTC) + timedelta(seconds=0.2)
+
+
+def test_one_screening_task_per_window_not_per_event(receiver: tuple[TestClient, redis.Redis]) -> None:
+    client, store = receiver
+    assert post(client, fixture("r4-backport-full-resource.json")).status_code == 200
+    three = fixture("r4-backport-event-3.json")
+    three["entry"][1]["resource"]["subject"] = {"reference": "http://fhir.example.org/fhir/Patient/toh-other"}
+    assert post(client, three).status_code == 200
+    assert due(store) == {"toh-notified", "toh-other"}
+    assert [task for task, _ in queued(store)].count("toh.screen_due") == 1  # the window is open: it covers both
+    store.delete(due_flag_key(FHIR_BASE))  # what the task does when it takes its batch: the window closes
+    response = client.put("/fhir/notifications/Observation/obs-77", content=json.dumps(fixture("classic-observation.json")),
+                          headers=TOKEN | FHIR_JSON)  # fmt: skip
+    assert diagnostics(response) == "Accepted: 1 queued, 0 duplicate(s) ignored"
+    assert [task for task, _ in queued(store)].count("toh.screen_due") == 2
+
+
+def test_a_resource_without_a_patient_is_read_by_a_worker(receiver: tuple[TestClient, redis.Redis]) -> None:
+    client, store = receiver
+    body = fixture("r4-backport-full-resource.json")
+    del body["entry"][1]["resource"]["subject"]
+    assert post(client, body).status_code == 200
     [(task, kwargs)] = queued(store)
-    assert task == "toh.process_event"
-    assert kwargs["focus"] == "http://fhir.example.org/fhir/Observation/obs-77"
-    assert kwargs["resource"]["subject"] == {"reference": "Patient/toh-notified"}
+    assert task == "toh.process_event" and kwargs["focus"] == "http://fhir.example.org/fhir/Observation/obs-77"
+    assert kwargs["resource"]["id"] == "obs-77" and due(store) == set()
 
 
 def test_formats_parse_to_the_same_event() -> None:
@@ -78,16 +119,16 @@ def test_duplicates_are_processed_once(receiver: tuple[TestClient, redis.Redis])
     client, store = receiver
     for _ in range(3):
         assert post(client, fixture("r4-backport-full-resource.json")).status_code == 200
-    assert len(queued(store)) == 1
+    assert queued(store) == [SCREEN_DUE]
     again = post(client, fixture("r4-backport-full-resource.json"))
-    assert again.json()["issue"][0]["diagnostics"] == "Accepted: 0 queued, 1 duplicate(s) ignored"
-    classic = fixture("classic-observation.json")
+    assert diagnostics(again) == "Accepted: 0 queued, 1 duplicate(s) ignored"
+    classic = json.dumps(fixture("classic-observation.json"))
+    said = []
     for _ in range(2):
-        response = client.put(
-            "/fhir/notifications/Observation/obs-77", content=json.dumps(classic), headers=TOKEN | FHIR_JSON
-        )
+        response = client.put("/fhir/notifications/Observation/obs-77", content=classic, headers=TOKEN | FHIR_JSON)
         assert response.status_code == 200
-    assert len(queued(store)) == 2  # same versionId twice: once
+        said.append(diagnostics(response))
+    assert said == ["Accepted: 1 queued, 0 duplicate(s) ignored", "Accepted: 0 queued, 1 duplicate(s) ignored"]
 
 
 def test_id_only_queues_the_focus_to_fetch(receiver: tuple[TestClient, redis.Redis]) -> None:
@@ -122,8 +163,8 @@ def test_a_skipped_event_number_queues_a_delayed_gap_check(receiver: tuple[TestC
     assert post(client, fixture("r4-backport-full-resource.json")).status_code == 200  # event 1
     assert post(client, fixture("r4-backport-event-3.json")).status_code == 200  # event 2 not here (yet)
     tasks = queued(store)
-    assert [task for task, _ in tasks] == ["toh.process_event", "toh.process_event", "toh.check_gap"]
-    assert tasks[2][1] == {"fhir_base": "http://fhir.example.org/fhir", "first": 2, "last": 2,
+    assert [task for task, _ in tasks] == ["toh.screen_due", "toh.check_gap"]
+    assert tasks[1][1] == {"fhir_base": "http://fhir.example.org/fhir", "first": 2, "last": 2,
                            "subscription": "http://fhir.example.org/fhir/Subscription/toh-observations"}  # fmt: skip
     eta = json.loads(store.lindex("celery", 0))["headers"]["eta"]  # the newest message: after the grace period
     assert datetime.fromisoformat(eta) > datetime.now(UTC) + timedelta(seconds=5)
@@ -199,7 +240,7 @@ def test_redis_down_means_503_and_the_retry_is_not_lost(
     assert "retry" in response.json()["issue"][0]["diagnostics"]
     private_redis.start()  # AOF on: what was accepted before is still there; this event was not accepted
     assert post(client, fixture("r4-backport-full-resource.json")).status_code == 200
-    assert [task for task, _ in queued(store)] == ["toh.process_event"]
+    assert queued(store) == [SCREEN_DUE] and due(store) == {"toh-notified"}
 
 
 def test_heartbeat_interval_is_learned(receiver: tuple[TestClient, redis.Redis]) -> None:
