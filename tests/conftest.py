@@ -15,7 +15,7 @@ import pytest
 
 from service.redis_server import RedisServer, free_port
 from tests.log_scan import Collector, findings
-from tests.processes import LoggedProcess
+from tests.processes import LISTENING, LoggedProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 SEKMET = ROOT / ".venv-sekmet" / "bin" / "sekmet"
@@ -103,7 +103,7 @@ def start_sekmet(
         f"simulator: {{enabled: false}}\nsubscriptions: {{notify_method: {notify_method}}}\n" + extra_yaml
     )
     process = LoggedProcess([str(SEKMET), "serve", "-c", str(workdir / "settings.yaml")], cwd=workdir)
-    process.wait_for("Application startup complete")
+    process.wait_for(LISTENING)
     return process, base_url
 
 

@@ -10,6 +10,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
+# What uvicorn prints once its socket listens. "Application startup complete" comes a few ms earlier, before the
+# bind: a client that starts on it can be refused (CI, 2026-12-01: schemathesis could not load /openapi.json).
+LISTENING = "Uvicorn running on"
+
 
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid`, read from /proc."""

@@ -11,14 +11,14 @@ import pytest
 from service.logging import redact_sensitive
 from service.redis_server import free_port
 from tests.conftest import service_env
-from tests.processes import LoggedProcess
+from tests.processes import LISTENING, LoggedProcess
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[tuple[LoggedProcess, str]]:
     port = free_port()
     process = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=service_env())
-    process.wait_for("Application startup complete")
+    process.wait_for(LISTENING)
     yield process, f"http://127.0.0.1:{port}"
     process.stop()
 

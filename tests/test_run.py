@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from service.redis_server import free_port
-from tests.processes import LoggedProcess, descendants
+from tests.processes import LISTENING, LoggedProcess, descendants
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def service(tmp_path: Path) -> Iterator[tuple[LoggedProcess, str]]:
     env.update(TOH_API_PORT=str(port), TOH_DATA_DIR=str(tmp_path / "data"))  # the default 8080 may be taken
     supervisor = LoggedProcess([sys.executable, "-m", "service.cli", "run"], env=env)
     supervisor.wait_for('"worker.ready"', timeout=60)
-    supervisor.wait_for("Application startup complete", timeout=60)
+    supervisor.wait_for(LISTENING, timeout=60)
     yield supervisor, f"http://127.0.0.1:{port}"
     supervisor.stop()
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from service.redis_server import free_port
 from tests.cds.conftest import ISSUER, Keys, Loaded
 from tests.conftest import service_env
-from tests.processes import LoggedProcess
+from tests.processes import LISTENING, LoggedProcess
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def api(keys: Keys, fhir_server: str) -> Iterator[str]:
         TOH_FHIR_SERVER_ALLOWLIST=json.dumps([fhir_server]),
     )
     process = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
-    process.wait_for("Application startup complete")
+    process.wait_for(LISTENING)
     yield base
     process.stop()
 

@@ -13,7 +13,7 @@ import pytest
 from service.redis_server import free_port
 from tests.cds.conftest import Loaded
 from tests.conftest import ROOT, service_env
-from tests.processes import LoggedProcess
+from tests.processes import LISTENING, LoggedProcess
 
 HEALTHCHAIN = ROOT / ".venv-healthchain" / "bin" / "python"
 
@@ -24,7 +24,7 @@ def open_api(fhir_server: str) -> Iterator[tuple[LoggedProcess, str]]:
     port = free_port()
     env = service_env(TOH_CDS_REQUIRE_AUTH="false", TOH_FHIR_SERVER_ALLOWLIST=json.dumps([fhir_server]))
     process = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
-    process.wait_for("Application startup complete")
+    process.wait_for(LISTENING)
     yield process, f"http://127.0.0.1:{port}"
     process.stop()
 

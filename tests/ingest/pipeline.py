@@ -15,7 +15,7 @@ import redis
 from service.redis_server import RedisServer, free_port
 from service.store import SCREENINGS_KEY, TASK_OUTCOMES_KEY, due_key
 from tests.conftest import service_env, start_sekmet
-from tests.processes import LoggedProcess
+from tests.processes import LISTENING, LoggedProcess
 
 TOKEN = "notify-secret-for-tests"
 
@@ -69,7 +69,7 @@ def pipeline(
         started.callback(api.stop)
         worker = LoggedProcess([sys.executable, "-m", "service.cli", "worker"], env=env)
         started.callback(worker.stop)
-        api.wait_for("Application startup complete")
+        api.wait_for(LISTENING)
         worker.wait_for('"worker.ready"')
         yield Pipeline(fhir, sekmet_base, api_base, env, api, worker, redis)
 

@@ -22,7 +22,7 @@ from schemathesis import GenerationMode
 
 from service.redis_server import RedisServer, free_port
 from tests.conftest import service_env
-from tests.processes import LoggedProcess
+from tests.processes import LISTENING, LoggedProcess
 
 EXAMPLES_PER_OPERATION = 130  # per generation mode: valid-looking and deliberately invalid requests
 NOTIFY_TOKEN = "schemathesis-notify-token"
@@ -39,7 +39,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                       TOH_NOTIFY_RATE_LIMIT_PER_MINUTE="0", TOH_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")  # fmt: skip
     process = LoggedProcess([sys.executable, "-m", "service.cli", "api", "--port", str(port)], env=env)
     try:
-        process.wait_for("Application startup complete")
+        process.wait_for(LISTENING)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.stop()
