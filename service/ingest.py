@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from service.errors import ProblemError
 from service.fhir.notifications import Event, Notification
-from service.publisher import Due, Job, TaskPublisher
+from service.publisher import Due, DuePatient, Job, TaskPublisher
 from service.screening.fhir import patient_of
 from service.store import due_flag_key, due_flag_seconds, due_key
 
@@ -86,7 +86,7 @@ def _channel_state(
     return json.dumps(state), count if isinstance(count, int) else None
 
 
-def _due(publisher: TaskPublisher, fhir_base: str, coalesce_seconds: float, patients: list[Job]) -> Due:
+def _due(publisher: TaskPublisher, fhir_base: str, coalesce_seconds: float, patients: list[DuePatient]) -> Due:
     """The first event of a coalescing window schedules the screening of everyone waiting then."""
     screen = publisher.message("toh.screen_due", {"fhir_base": fhir_base}, countdown=coalesce_seconds or None)
     flag = due_flag_key(fhir_base)
@@ -117,7 +117,7 @@ async def accept_notification(
             await publisher.publish([(None, resync)], state=state)
             return Accepted(1, 0)
         jobs: list[Job] = []
-        patients: list[Job] = []
+        patients: list[DuePatient] = []
         for event in notification.events:
             patient = patient_of(event.resource)
             if patient is not None:  # full-resource payload: its patient goes straight to the due set

@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from celery import Celery
 
-__all__ = ["Due", "Job", "TaskPublisher"]
+__all__ = ["Due", "DuePatient", "Job", "TaskPublisher"]
 
 # KEYS: the queue, a hash, a due set, its flag. ARGV: seconds a mark lives, the number of jobs n, the number of
 # due patients m, a field of the hash and its value ("" for none), seconds the flag lives, the message that
@@ -57,6 +57,7 @@ return queued + due
 """
 
 Job = tuple[str | None, str]  # (the mark that says this event was seen, or None; the message)
+DuePatient = tuple[str | None, str]  # (the mark that says this event was seen, or None; the patient id)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Due:
     flag: str
     flag_seconds: int
     message: str
-    patients: Sequence[Job]  # (the mark that says this event was seen, or None; the patient id)
+    patients: Sequence[DuePatient]
 
 
 class TaskPublisher:
@@ -107,10 +108,9 @@ class TaskPublisher:
         returns how many of both. `state` (hash, field, value) is written in the same atomic step: what a channel
         said is recorded together with the work it caused."""
         hash_key, field, value = state or (self.queue, "", "")
-        patients = due.patients if due else ()
-        keys = [self.queue, hash_key, due.key if due else self.queue, due.flag if due else self.queue]
-        args: list[str | int] = [mark_seconds, len(jobs), len(patients), field, value,
-                                 due.flag_seconds if due else 0, due.message if due else "",
+        due = due or Due(self.queue, self.queue, 0, "", ())  # no patients: the script touches neither key
+        patients = due.patients
+        args: list[str | int] = [mark_seconds, len(jobs), len(patients), field, value, due.flag_seconds, due.message,
                                  *(mark or "" for mark, _ in jobs), *(message for _, message in jobs),
                                  *(mark or "" for mark, _ in patients), *(patient for _, patient in patients)]  # fmt: skip
-        return int(await self._enqueue(keys=keys, args=args))
+        return int(await self._enqueue(keys=[self.queue, hash_key, due.key, due.flag], args=args))

@@ -10,7 +10,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from service.publisher import Due, Job, TaskPublisher
+from service.publisher import Due, DuePatient, TaskPublisher
 from service.redis_server import RedisServer
 from service.settings import Settings
 from workers.celery_app import create_celery_app
@@ -35,7 +35,7 @@ def publish(
     url: str,
     jobs: list[tuple[str | None, str, dict[str, Any]]],
     state: tuple[str, str, str] | None = None,
-    due: list[Job] | None = None,
+    due: list[DuePatient] | None = None,
 ) -> int:
     async def run() -> int:
         client = aioredis.Redis.from_url(url)
@@ -90,7 +90,7 @@ def test_the_channel_state_is_written_with_the_work(private_redis: RedisServer) 
 
 def test_due_patients_are_marked_once_and_share_one_screening_task(private_redis: RedisServer) -> None:
     store = redis.Redis.from_url(private_redis.url)
-    first: list[Job] = [("toh:seen:Subscription/s:1", "p1"), ("toh:seen:Subscription/s:2", "p2")]
+    first: list[DuePatient] = [("toh:seen:Subscription/s:1", "p1"), ("toh:seen:Subscription/s:2", "p2")]
     assert publish(private_redis.url, [(None, "toh.ping", {})], due=first) == 3
     assert store.smembers("toh:due:x") == {b"p1", b"p2"} and 0 < store.ttl("toh:due-scheduled:x") <= 30
     assert sorted(json.loads(raw)["headers"]["task"] for raw in store.lrange("celery", 0, -1)) == [
