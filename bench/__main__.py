@@ -36,7 +36,7 @@ from bench import bodies, load, report
 from bench import screening as screening_bench
 from bench.stack import NOTIFY_TOKEN, Child, Stack, children, cpu_seconds, peak_rss_mb, python
 from service.settings import Settings
-from service.store import SCREENINGS_KEY, cards_key, due_flag_key, due_key
+from service.store import SCREENINGS_KEY, cards_key, due_flag_key, due_flag_seconds, due_key
 from workers import due
 from workers.celery_app import create_celery_app
 
@@ -216,7 +216,7 @@ class Bench(Stack):
 
         producer = create_celery_app(Settings(redis_url=self.redis_server.url))
         for patient in patients:
-            due.mark_due(self.store, self.fhir_base, patient, flag_seconds=30)
+            due.mark_due(self.store, self.fhir_base, patient, flag_seconds=due_flag_seconds(0))
         before, started = screened(), time.perf_counter()
         producer.send_task("toh.screen_due", kwargs={"fhir_base": self.fhir_base})
         while screened() - before < len(patients):

@@ -4,12 +4,14 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.main import create_app
 from service.redis_server import RedisServer
 from service.settings import Settings
+from service.store import SCREENINGS_KEY
 from tests.processes import LoggedProcess
 from tests.waiting import eventually
 from workers.celery_app import create_celery_app
@@ -93,10 +95,6 @@ def test_metrics_still_served_when_redis_is_down(private_redis: RedisServer) -> 
 
 
 def test_screenings_are_read_from_what_the_workers_counted(private_redis: RedisServer) -> None:
-    import redis
-
-    from service.store import SCREENINGS_KEY
-
     with redis.Redis.from_url(private_redis.url) as store:
         store.hset(SCREENINGS_KEY, mapping={"screened": 7, "written-back": 2})
     with TestClient(create_app(Settings(redis_url=private_redis.url))) as client:

@@ -16,6 +16,7 @@ from service.redis_server import RedisServer, free_port
 from service.store import SCREENINGS_KEY, TASK_OUTCOMES_KEY, due_key
 from tests.conftest import service_env, start_sekmet
 from tests.processes import LISTENING, LoggedProcess
+from workers.due import CLAIM_PREFIX
 
 TOKEN = "notify-secret-for-tests"
 
@@ -37,7 +38,7 @@ class Pipeline:
     def waiting(self) -> int:
         """Patients due, or in the batch of a task, and not screened yet: 0 once all accepted events are done."""
         with redis.Redis.from_url(self.redis.url) as store:
-            claimed = sum(int(store.scard(claim)) for claim in store.scan_iter("toh:claim:*"))
+            claimed = sum(int(store.scard(claim)) for claim in store.scan_iter(f"{CLAIM_PREFIX}*"))
             return int(store.scard(due_key(self.fhir))) + claimed
 
     def tasks_done(self, task: str) -> int:
