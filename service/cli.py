@@ -24,9 +24,15 @@ def _run(_: argparse.Namespace) -> int:
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.http_protocol import bounded_protocol
+
     settings = get_settings()
     uvicorn.run(
         "service.main:app",
+        # Bounds for operators: a request head past these gets 431 before any parsing of ours; past
+        # limit_concurrency connections or requests at once, new requests get 503 (README, Settings).
+        http=bounded_protocol(settings.api_max_header_bytes, settings.api_max_head_bytes),
+        limit_concurrency=settings.api_limit_concurrency,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_config=None,  # service.main configures structlog for uvicorn's loggers too

@@ -1,13 +1,17 @@
 """Errors as HTTP answers: every 4xx/5xx of the API carries an OperationOutcome that says what went wrong.
 
 ProblemError(status, message, code=...)   raised by routes and helpers
-RequestValidationError                    -> 400, one issue per invalid field (input values never echoed)
+RequestValidationError                    -> 400, one issue per invalid field
+
+No error body repeats what the caller sent (it may be PHI, a token, or markup): messages are fixed, naming at most a
+field, a length or a type of ours.
 Unauthorized                              -> bare 401: a caller that fails authentication learns nothing
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,12 +52,31 @@ def _problem_response(status: int, *messages: str, code: str, headers: dict[str,
     )
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _where(part: Any) -> str:
+    """A location part as the caller may see it: field names and indexes, not a key the caller made up."""
+    if isinstance(part, int) or (isinstance(part, str) and _FIELD_NAME.fullmatch(part)):
+        return str(part)
+    return "?"
+
+
+def _what(error: Mapping[str, Any]) -> str:
+    """Pydantic's message without its details, which can quote the input (a UUID error names the character it
+    found); our own validators' messages (value_error) are kept whole."""
+    message = str(error.get("msg", "invalid"))
+    if error.get("type") == "value_error":
+        return message
+    return message.split(",")[0].split(":")[0]
+
+
 def validation_messages(errors: Sequence[Any]) -> list[str]:
     """One line per pydantic error, "where: what", without the offending input (it may hold a token or PHI)."""
     messages = []
     for error in errors:
-        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
-        messages.append(f"{where}: {error.get('msg', 'invalid')}")
+        where = ".".join(_where(part) for part in error.get("loc", ()) if part != "body") or "body"
+        messages.append(f"{where}: {_what(error)}")
     return messages or ["invalid request"]
 
 

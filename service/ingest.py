@@ -26,7 +26,7 @@ from service.errors import ProblemError
 from service.fhir.notifications import Event, Notification
 from service.publisher import Due, DuePatient, Job, TaskPublisher
 from service.screening.fhir import patient_of
-from service.store import due_flag_key, due_flag_seconds, due_key
+from service.store import FOREIGN_RESOURCES_KEY, due_flag_key, due_flag_seconds, due_key
 
 __all__ = ["SEEN_SECONDS", "SUBSCRIPTIONS_KEY", "Accepted", "accept_notification", "event_key"]
 
@@ -93,6 +93,11 @@ def _due(publisher: TaskPublisher, fhir_base: str, coalesce_seconds: float, pati
     return Due(due_key(fhir_base), flag, due_flag_seconds(coalesce_seconds), screen, patients)
 
 
+def _names_another_patient(context: tuple[str, ...], patient: str) -> bool:
+    """Whether an event's additional-context names a Patient other than the one its focus resource is about."""
+    return any(patient_of({"subject": {"reference": reference}}) not in (None, patient) for reference in context)
+
+
 async def accept_notification(
     notification: Notification,
     *,
@@ -118,12 +123,16 @@ async def accept_notification(
             return Accepted(1, 0)
         jobs: list[Job] = []
         patients: list[DuePatient] = []
+        conflicting = 0
         for event in notification.events:
-            patient = patient_of(event.resource)
+            patient, resource = patient_of(event.resource), event.resource
+            if patient is not None and _names_another_patient(event.context, patient):
+                conflicting += 1  # which patient is it about? The server's copy of the focus says
+                patient, resource = None, None
             if patient is not None:  # full-resource payload: its patient goes straight to the due set
                 patients.append((_seen_key(notification, event), patient))
             else:  # id-only or empty, or not about a patient: a worker reads the focus
-                kwargs = {"fhir_base": fhir_base, "focus": event.focus, "resource": event.resource}
+                kwargs = {"fhir_base": fhir_base, "focus": event.focus, "resource": resource}
                 jobs.append((_seen_key(notification, event), publisher.message("toh.process_event", kwargs)))
         due = _due(publisher, fhir_base, coalesce_seconds, patients) if patients else None
         gap = subscription is not None and before is not None and bool(numbers) and min(numbers) > before + 1
@@ -138,6 +147,9 @@ async def accept_notification(
             }
             jobs.append((None, publisher.message("toh.check_gap", check, countdown=gap_grace_seconds)))
         queued = await publisher.publish(jobs, mark_seconds=SEEN_SECONDS, state=state, due=due) - gap
+        if conflicting:
+            log.warning("ingest.focus_patient_conflict", events=conflicting)
+            await cast(Awaitable[int], redis.hincrby(FOREIGN_RESOURCES_KEY, "notification", conflicting))
         return Accepted(queued, len(notification.events) - queued)
     except (RedisError, OSError) as exc:
         raise ProblemError(503, f"Cannot queue the notification now ({type(exc).__name__}); please retry") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TypedDict
 
 import anyio
@@ -20,12 +21,15 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
 from service.api import cds, health, notifications
+from service.api.health import readiness_round
 from service.cds.auth import JwtVerifier
 from service.errors import install_error_handlers
+from service.http_client import outbound_client
 from service.logging import configure_logging
 from service.middleware import RequestContextMiddleware
 from service.publisher import TaskPublisher
 from service.rate_limit import RateLimiter
+from service.readiness import Readiness
 from service.settings import Settings, get_settings
 from service.watchdog import watch
 from workers.celery_app import create_celery_app
@@ -42,20 +46,27 @@ class State(TypedDict):
     celery: Celery
     verifier: JwtVerifier
     publisher: TaskPublisher
+    readiness: Readiness
     cds_limiter: RateLimiter
     notify_limiter: RateLimiter
 
 
-def _http_client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.http_timeout, connect=settings.http_connect_timeout),
-        limits=httpx.Limits(
-            max_connections=settings.http_max_connections,
-            max_keepalive_connections=min(20, settings.http_max_connections),
-        ),
-        follow_redirects=False,
-        headers={"User-Agent": f"toh-cds/{__version__}"},
+JWKS_CONNECTIONS = 4  # one fetch per JWKS URL at a time (service/cds/auth.py): a few issuers at most at once
+
+
+def _redis(settings: Settings) -> aioredis.Redis:
+    """A bounded pool: callers past `redis_max_connections` wait for a connection (up to `redis_pool_timeout`)
+    instead of opening more: 1,000 concurrent hooks had opened 1,004, and a Redis with `maxclients` full refuses
+    the workers and other replicas too."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.effective_redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_pool_timeout,
+        socket_connect_timeout=settings.http_connect_timeout,
+        socket_timeout=settings.http_timeout,
+        health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,29 +78,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("notify.no_token", detail="TOH_NOTIFY_TOKEN is unset: every notification is refused (401)")
         if not settings.cds_require_auth:
             log.warning("cds.auth_disabled", detail="TOH_CDS_REQUIRE_AUTH=false: CDS Hooks JWTs are NOT verified")
-        redis = aioredis.Redis.from_url(
-            settings.effective_redis_url,
-            socket_connect_timeout=settings.http_connect_timeout,
-            socket_timeout=settings.http_timeout,
-            health_check_interval=30,
-        )
+        redis = _redis(settings)
         celery = create_celery_app(settings)
-        async with _http_client(settings) as http:
+        http = outbound_client(
+            max_connections=settings.http_max_connections,
+            timeout=settings.http_timeout,
+            connect_timeout=settings.http_connect_timeout,
+        )
+        jwks_http = outbound_client(
+            max_connections=JWKS_CONNECTIONS,
+            timeout=settings.http_connect_timeout,
+            connect_timeout=settings.http_connect_timeout,
+        )
+        async with http, jwks_http:
             try:
                 log.info("api.started", version=__version__)
                 verifier = JwtVerifier(
                     settings.cds_issuers,
-                    http,
+                    jwks_http,
                     redis,
                     leeway=settings.jwt_leeway_seconds,
                     jwks_cache_seconds=settings.jwks_cache_seconds,
+                    jwks_min_refresh_seconds=settings.jwks_min_refresh_seconds,
+                )
+                readiness = Readiness(
+                    partial(readiness_round, settings, redis, celery, http), settings.ready_interval_seconds
                 )
                 async with anyio.create_task_group() as background:
+                    background.start_soon(readiness.run)
                     if settings.fhir_base_url is not None:
                         background.start_soon(watch, redis, celery, settings.fhir_base_url, settings.watchdog_seconds)
                     publisher = TaskPublisher(celery, redis, queue=celery.conf.task_default_queue)
                     yield {"settings": settings, "redis": redis, "http": http, "celery": celery, "verifier": verifier,
-                           "publisher": publisher,
+                           "publisher": publisher, "readiness": readiness,
                            "cds_limiter": RateLimiter(settings.cds_rate_limit_per_minute, what="CDS client"),
                            "notify_limiter": RateLimiter(settings.notify_rate_limit_per_minute, what="sender")}  # fmt: skip
                     background.cancel_scope.cancel()

@@ -50,12 +50,14 @@ class QueueFigures(Collector):
         task_outcomes: Mapping[tuple[str, str], int],
         dead_letters: int = 0,
         screenings: Mapping[str, int] | None = None,
+        foreign_resources: Mapping[str, int] | None = None,
     ) -> None:
         self.queue_lengths = queue_lengths
         self.unacked = unacked
         self.task_outcomes = task_outcomes
         self.dead_letters = dead_letters
         self.screenings = screenings or {}
+        self.foreign_resources = foreign_resources or {}
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily("toh_celery_queue_length", "Tasks waiting in the broker.", labels=["queue"])
@@ -79,6 +81,15 @@ class QueueFigures(Collector):
         for result in ("screened", "written-back", "dead-lettered"):
             screened.add_metric([result], self.screenings.get(result, 0))
         yield screened
+        foreign = CounterMetricFamily(
+            "toh_foreign_resources",
+            "Resources about another patient than the one asked for (prefetch or fetch of a hook, a worker's record query, "
+            "a notification focus that contradicts its additional-context): dropped, never evidence.",
+            labels=["path"],
+        )
+        for path in ("hook", "worker", "notification"):
+            foreign.add_metric([path], self.foreign_resources.get(path, 0))
+        yield foreign
         yield GaugeMetricFamily(
             "toh_dead_letters", "Work that failed permanently (see `toh-cds dead-letters`).", value=self.dead_letters
         )

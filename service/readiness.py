@@ -1,14 +1,19 @@
 """Dependency checks for /readyz, reported in the health+json draft format (draft-inadarei-api-health-check-06).
 
-Only Redis decides readiness: without it nothing can be accepted durably. A missing worker or FHIR server is a
-`warn`: hooks still answer (inline screening, prefetch) and notifications queue safely until workers return.
+Only Redis decides readiness: without it nothing can be accepted durably, and "reachable" is not enough: a Redis
+that refuses writes (maxmemory with noeviction) fails too. A missing worker or FHIR server is a `warn`: hooks still
+answer (inline screening, prefetch) and notifications queue safely until workers return.
+
+The checks run in the background, one round at a time every `interval` seconds (`Readiness`); /readyz serves the
+last round. A probe per request would let callers make us call the FHIR server and the broker at will: 500
+concurrent /readyz made 500 /metadata requests, and 300 abandoned broker pings leaked 300 threads.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -20,7 +25,16 @@ from redis.exceptions import RedisError
 
 from service.watchdog import overdue, subscription_states
 
-__all__ = ["Check", "check_fhir", "check_heartbeats", "check_redis", "check_workers", "overall_status"]
+__all__ = [
+    "READY_KEY",
+    "Check",
+    "Readiness",
+    "check_fhir",
+    "check_heartbeats",
+    "check_redis",
+    "check_workers",
+    "overall_status",
+]
 
 Status = Literal["pass", "warn", "fail"]
 
@@ -33,12 +47,13 @@ class Check:
     observed_value: float | int | None = None
     observed_unit: str | None = None
     output: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when it was checked
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "componentType": self.component_type,
             "status": self.status,
-            "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "time": self.at.isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
         if self.observed_value is not None:
             body["observedValue"] = self.observed_value
@@ -53,24 +68,47 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1e3, 2)
 
 
+READY_KEY = "toh:ready"  # written (with a TTL) by every readiness round: a Redis that refuses writes is not ready
+
+
 async def check_redis(client: aioredis.Redis) -> Check:
     started = time.perf_counter()
     try:
         await cast(Awaitable[bool], client.ping())  # redis-py types it for sync and async clients alike
     except (RedisError, OSError) as exc:
         return Check("redis:responseTime", "datastore", "fail", output=f"Redis unreachable: {type(exc).__name__}")
+    try:
+        await client.set(READY_KEY, "1", ex=60)
+    except (RedisError, OSError) as exc:
+        return Check("redis:responseTime", "datastore", "fail", output=f"Redis refuses writes: {type(exc).__name__}")
     return Check("redis:responseTime", "datastore", "pass", _ms_since(started), "ms")
+
+
+class _WorkerPing:
+    """Celery control ping in a thread, never more than one at a time: a ping stuck in kombu (a broker that
+    accepts and never answers) is abandoned once, not once per round."""
+
+    def __init__(self) -> None:
+        self.running = False
+
+    def __call__(self, celery: Celery, timeout: float) -> list[dict[str, Any]]:
+        try:
+            return celery.control.ping(timeout=timeout, limit=1) or []
+        finally:
+            self.running = False
+
+
+_worker_ping = _WorkerPing()
 
 
 async def check_workers(celery: Celery, timeout: float) -> Check:
     """Celery control ping; returns on the first reply, or after `timeout` with none."""
-
-    def ping() -> list[dict[str, Any]]:
-        return celery.control.ping(timeout=timeout, limit=1) or []
-
+    if _worker_ping.running:
+        return Check("celery:workers", "component", "warn", 0, output="The last worker ping has not returned")
+    _worker_ping.running = True
     try:
         with anyio.fail_after(timeout + 2.0):
-            replies = await anyio.to_thread.run_sync(ping, abandon_on_cancel=True)
+            replies = await anyio.to_thread.run_sync(_worker_ping, celery, timeout, abandon_on_cancel=True)
     except Exception as exc:  # kombu raises transport-specific errors when the broker is down
         return Check("celery:workers", "component", "warn", 0, output=f"Broker unreachable: {type(exc).__name__}")
     if not replies:
@@ -109,6 +147,28 @@ async def check_heartbeats(redis: aioredis.Redis) -> Check | None:
         return Check("subscriptions:heartbeat", "component", "warn", len(late),
                      output=f"{len(late)} of {len(watched)} subscription(s) overdue for a heartbeat")  # fmt: skip
     return Check("subscriptions:heartbeat", "component", "pass", len(watched))
+
+
+class Readiness:
+    """The last round of checks, refreshed in the background by `run()`; `latest()` waits only for the first."""
+
+    def __init__(self, round_of_checks: Callable[[], Awaitable[list[Check]]], interval: float) -> None:
+        self._round = round_of_checks
+        self.interval = interval
+        self._checks: list[Check] = []
+        self._first = anyio.Event()
+
+    async def run(self) -> None:
+        """Rounds every `interval` seconds; every second while something is not `pass`, so that a recovery (or the
+        worker a fresh start waits for) shows soon."""
+        while True:
+            self._checks = await self._round()
+            self._first.set()
+            await anyio.sleep(self.interval if overall_status(self._checks) == "pass" else min(self.interval, 1.0))
+
+    async def latest(self) -> list[Check]:
+        await self._first.wait()
+        return self._checks
 
 
 def overall_status(checks: list[Check]) -> Status:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.fhir.limits import RecordLimits
 from service.screening.config import ScreeningConfig
 
 __all__ = ["DEFAULT_REDIS_URL", "IssuerConfig", "Settings", "get_settings"]
@@ -17,16 +18,30 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class IssuerConfig(BaseModel):
-    """A trusted CDS Client: where its signing keys are (a JWKS URL, or the JWKS itself)."""
+    """A trusted CDS Client: where its signing keys are (a JWKS URL, or the JWKS itself, pinned), which other JWKS
+    URLs its tokens may name as `jku`, and the FHIR servers whose patients it may ask about from precomputed cards."""
 
     jwks_url: str | None = None
     jwks: dict[str, object] | None = None
+    jku: list[str] = Field(default_factory=list)
+    fhir_servers: list[str] = Field(default_factory=list)
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _normalise_bases(cls, values: list[str]) -> list[str]:
+        return [value.rstrip("/") for value in values]
 
     @model_validator(mode="after")
     def _one_source(self) -> IssuerConfig:
         if (self.jwks_url is None) == (self.jwks is None):
             raise ValueError("give exactly one of jwks_url or jwks")
+        if self.jku and self.jwks_url is None:
+            raise ValueError("jku lists JWKS URLs for a jwks_url issuer; pinned jwks never fetch any")
         return self
+
+    def may_name(self, jku: str) -> bool:
+        """Whether a token may name this JWKS URL (`jku`): the issuer's own, or one on its list."""
+        return jku == self.jwks_url or jku in self.jku
 
 
 class Settings(BaseSettings):
@@ -47,6 +62,15 @@ class Settings(BaseSettings):
     api_keep_alive_seconds: int = Field(
         default=75, ge=1, description="Idle keep-alive connections are closed after this; above clients' own timeouts."
     )
+    api_limit_concurrency: int = Field(
+        default=2048, ge=1, description="Connections and requests one API process serves at once; beyond: 503."
+    )
+    api_max_header_bytes: int = Field(default=16_384, ge=1024, description="Longest header line (or URL): 431.")
+    api_max_head_bytes: int = Field(default=65_536, ge=4096, description="Request line and headers in all: 431.")
+    redis_max_connections: int = Field(
+        default=50, ge=2, description="Redis connections one API process opens at most; more callers wait for one."
+    )
+    redis_pool_timeout: float = Field(default=5.0, gt=0, description="Seconds a caller waits for a Redis connection.")
     data_dir: Path = Field(default=Path(".data"), description="Embedded Redis data (AOF) lives here.")
     worker_concurrency: int = Field(default=2, ge=1, description="Celery worker processes per worker.")
 
@@ -68,6 +92,19 @@ class Settings(BaseSettings):
     http_timeout: float = Field(default=10.0, gt=0, description="Seconds of inactivity before an HTTP call fails.")
     http_connect_timeout: float = Field(default=3.0, gt=0)
     http_max_connections: int = Field(default=50, ge=1)
+    fhir_max_response_bytes: int = Field(
+        default=RecordLimits.response_bytes,
+        ge=1024,
+        description="Largest FHIR response body read (hook fetches and workers).",
+    )
+    fhir_max_record_bytes: int = Field(
+        default=RecordLimits.record_bytes,
+        ge=1024,
+        description="Most bytes read from FHIR servers for one record (a hook, a screening).",
+    )
+    fhir_max_record_entries: int = Field(
+        default=RecordLimits.entries, ge=10, description="Most resources in one patient's record (a hook, a screening)."
+    )
 
     # Celery reliability.
     task_soft_time_limit: int = Field(default=60, ge=1, description="Seconds before a task is asked to stop.")
@@ -87,6 +124,9 @@ class Settings(BaseSettings):
     log_json: bool = Field(default=True, description="JSON lines; false gives coloured console logs.")
     ready_worker_timeout: float = Field(default=1.0, gt=0, description="Seconds /readyz waits for a worker.")
     ready_fhir_timeout: float = Field(default=2.0, gt=0, description="Seconds /readyz waits for FHIR /metadata.")
+    ready_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often readiness is checked in the background; /readyz serves the result."
+    )
     shutdown_timeout: float = Field(default=15.0, gt=0, description="Seconds `toh-cds run` waits per child.")
 
     # Subscription notifications and the work they start.
@@ -94,6 +134,7 @@ class Settings(BaseSettings):
         default=None, description="Bearer token FHIR servers send (Subscription channel header). Unset: all refused."
     )
     notify_max_body_bytes: int = Field(default=10_000_000, ge=1024, description="Larger notifications get 413.")
+    notify_max_events: int = Field(default=1000, ge=1, description="Notifications with more events get 413.")
     watchdog_seconds: float = Field(
         default=30.0, gt=0, description="How often the API checks that subscription heartbeats keep arriving."
     )
@@ -120,7 +161,8 @@ class Settings(BaseSettings):
         description="This service's URL as EHRs call it: JWT `aud` is checked against it.",
     )
     cds_issuers: dict[str, IssuerConfig] = Field(
-        default_factory=dict, description='JSON: {"<iss>": {"jwks_url": "..."} or {"jwks": {...}}}'
+        default_factory=dict,
+        description='JSON: {"<iss>": {"jwks_url": "...", "jku": [...]} or {"jwks": {...}}, plus "fhir_servers": [...]}',
     )
     fhir_server_allowlist: list[str] = Field(
         default_factory=list, description="JSON list of FHIR base URLs the service may call from a hook."
@@ -130,9 +172,15 @@ class Settings(BaseSettings):
     cds_rate_limit_per_minute: int = Field(
         default=12_000, ge=0, description="Hook and feedback calls a minute per JWT issuer (per API process); 0: none."
     )
+    cds_deadline_seconds: float = Field(
+        default=8.0, gt=0, description="A hook's whole budget for fetching from the fhirServer; past it: 412."
+    )
     prefetch_max_pages: int = Field(default=20, ge=1, description="Most `next` pages followed per prefetch query.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_cache_seconds: int = Field(default=300, ge=0)
+    jwks_min_refresh_seconds: float = Field(
+        default=60.0, ge=0, description="Least time between two JWKS fetches of one URL (unknown kids, failures)."
+    )
     card_cache_max_age_seconds: int = Field(
         default=21_600, ge=0, description="Precomputed cards older than this are recomputed inline."
     )

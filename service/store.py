@@ -10,6 +10,7 @@ from typing import Any
 __all__ = [
     "DEAD_LETTERS_KEY",
     "FEEDBACK_STREAM",
+    "FOREIGN_RESOURCES_KEY",
     "RECORD_FEEDBACK",
     "SCREENINGS_KEY",
     "TASK_OUTCOMES_KEY",
@@ -27,6 +28,8 @@ __all__ = [
 TASK_OUTCOMES_KEY = "toh:metrics:task-outcomes"
 # Hash: "screened" | "written-back" | "dead-lettered" -> count of patient screenings, over all workers.
 SCREENINGS_KEY = "toh:metrics:screenings"
+# Hash: "hook" | "worker" -> resources about another patient that a record query or a prefetch returned, dropped.
+FOREIGN_RESOURCES_KEY = "toh:metrics:foreign-resources"
 # List of JSON records: work that failed permanently (a 4xx from the FHIR server), with the reason.
 DEAD_LETTERS_KEY = "toh:dead-letters"
 # Stream of CDS Hooks feedback, one entry per distinct feedback item (AOF keeps it across restarts).

@@ -7,6 +7,7 @@ import redis
 
 from service.fhir.auth import auth_for
 from service.fhir.client import FhirClient
+from service.fhir.limits import RecordLimits
 from service.per_process import PerProcess
 from service.settings import get_settings
 
@@ -39,6 +40,10 @@ def fhir(base: str) -> FhirClient:
     if base not in clients:
         settings, http = get_settings(), _http()
         clients[base] = FhirClient(
-            base, http, auth=auth_for(settings, base, http), record_query=settings.fhir_record_query
+            base,
+            http,
+            auth=auth_for(settings, base, http),
+            record_query=settings.fhir_record_query,
+            limits=RecordLimits.of(settings),
         )
     return clients[base]

@@ -28,9 +28,16 @@ from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
 from service.ingest import SUBSCRIPTIONS_KEY, event_key
 from service.screening import RULES_VERSION, screen
-from service.screening.fhir import patient_of
+from service.screening.fhir import own_resources, patient_of
 from service.settings import get_settings
-from service.store import DEAD_LETTERS_KEY, SCREENINGS_KEY, cards_entry, cards_key, due_flag_seconds
+from service.store import (
+    DEAD_LETTERS_KEY,
+    FOREIGN_RESOURCES_KEY,
+    SCREENINGS_KEY,
+    cards_entry,
+    cards_key,
+    due_flag_seconds,
+)
 from workers import due, write_lock
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
@@ -125,7 +132,11 @@ def _screen(store: redis.Redis, fhir_base: str, patient_id: str) -> list[str]:
     key = cards_key(fhir_base, patient_id)
     client = fhir(fhir_base)
     now = datetime.now(UTC)
-    assessment = screen(client.record(patient_id), now, _settings.screening)
+    record, foreign = own_resources(client.record(patient_id), patient_id)
+    if foreign:
+        log.warning("screening.foreign_resources_dropped", dropped=foreign)
+        store.hincrby(FOREIGN_RESOURCES_KEY, "worker", foreign)
+    assessment = screen(record, now, _settings.screening)
     rendered = cards(assessment.outcomes, patient_id)
     digest = _digest(rendered)
     written_key = f"toh:written:{key}"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from service.api.deps import HttpDep, RedisDep, SettingsDep
+from service.cds.auth import Claims
 from service.cds.feedback import parse_feedback, store_feedback
 from service.cds.hooks import answer_hook
 from service.cds.request import parse_hook_request, read_json_body
@@ -27,12 +28,13 @@ _JSON_BODY: dict[str, Any] = {
 def _service(service_id: str) -> CdsService:
     service = SERVICES.get(service_id)
     if service is None:
-        raise ProblemError(404, f"No CDS service {service_id!r}; GET /cds-services lists them")
+        raise ProblemError(404, "No such CDS service; GET /cds-services lists them")
     return service
 
 
-async def _authenticate(request: Request, settings: SettingsDep, path: str) -> None:
-    """Verify the caller's JWT, then count the call against its issuer's rate limit."""
+async def _authenticate(request: Request, settings: SettingsDep, path: str) -> Claims | None:
+    """Verify the caller's JWT, then count the call against its issuer's rate limit. None: authentication is off."""
+    claims: Claims | None = None
     caller = request.client.host if request.client else "unknown"
     if settings.cds_require_auth:
         claims = await request.state.verifier.verify(
@@ -40,6 +42,7 @@ async def _authenticate(request: Request, settings: SettingsDep, path: str) -> N
         )
         caller = claims.issuer
     request.state.cds_limiter.check(caller)
+    return claims
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery: the services, their hooks and prefetch templates.")
@@ -57,9 +60,11 @@ async def call_service(
     service_id: str, request: Request, settings: SettingsDep, http: HttpDep, redis: RedisDep
 ) -> JSONResponse:
     service = _service(service_id)
-    await _authenticate(request, settings, f"/cds-services/{service_id}")
+    caller = await _authenticate(request, settings, f"/cds-services/{service_id}")
     hook_request = parse_hook_request(service, await read_json_body(request, settings.cds_max_body_bytes))
-    body = await answer_hook(service, hook_request, settings=settings, http=http, redis=redis, now=datetime.now(UTC))
+    body = await answer_hook(
+        service, hook_request, settings=settings, http=http, redis=redis, now=datetime.now(UTC), caller=caller
+    )
     return JSONResponse(body)
 
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 import anyio
-from fastapi import APIRouter, Response
+import httpx
+import redis.asyncio as aioredis
+from celery import Celery
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from service import __version__
-from service.api.deps import CeleryDep, HttpDep, RedisDep, SettingsDep
+from service.api.deps import CeleryDep, RedisDep
 from service.metrics import QueueFigures, render_metrics
 from service.readiness import Check, check_fhir, check_heartbeats, check_redis, check_workers, overall_status
-from service.store import DEAD_LETTERS_KEY, SCREENINGS_KEY, TASK_OUTCOMES_KEY
+from service.settings import Settings
+from service.store import DEAD_LETTERS_KEY, FOREIGN_RESOURCES_KEY, SCREENINGS_KEY, TASK_OUTCOMES_KEY
 
-__all__ = ["router"]
+__all__ = ["readiness_round", "router"]
 
 router = APIRouter(tags=["operations"])
 
@@ -28,12 +32,10 @@ async def livez() -> Response:
     return JSONResponse({"status": "pass"}, media_type=HEALTH_JSON)
 
 
-@router.get(
-    "/readyz",
-    summary="Readiness: Redis, Celery workers and the FHIR server (when configured).",
-    responses={503: {"description": "A dependency needed to accept work is down."}},
-)
-async def readyz(settings: SettingsDep, redis: RedisDep, celery: CeleryDep, http: HttpDep) -> Response:
+async def readiness_round(
+    settings: Settings, redis: aioredis.Redis, celery: Celery, http: httpx.AsyncClient
+) -> list[Check]:
+    """One round of every check, run together (the lifespan's Readiness runs it in the background)."""
     results: dict[str, Check] = {}
 
     async def run(name: str, check: Awaitable[Check]) -> None:
@@ -45,7 +47,16 @@ async def readyz(settings: SettingsDep, redis: RedisDep, celery: CeleryDep, http
         if settings.fhir_base_url:
             group.start_soon(run, "fhir", check_fhir(http, settings.fhir_base_url, settings.ready_fhir_timeout))
     heartbeats = await check_heartbeats(redis)
-    checks = [*results.values(), *([heartbeats] if heartbeats else [])]
+    return [*results.values(), *([heartbeats] if heartbeats else [])]
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: Redis, Celery workers and the FHIR server (when configured), from the last background round.",
+    responses={503: {"description": "A dependency needed to accept work is down."}},
+)
+async def readyz(request: Request) -> Response:
+    checks = await request.state.readiness.latest()
     status = overall_status(checks)
     body = {
         "status": status,
@@ -67,7 +78,8 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             pipe.hgetall(TASK_OUTCOMES_KEY)
             pipe.llen(DEAD_LETTERS_KEY)
             pipe.hgetall(SCREENINGS_KEY)
-            *lengths, unacked, outcomes, dead_letters, screenings = await pipe.execute()
+            pipe.hgetall(FOREIGN_RESOURCES_KEY)
+            *lengths, unacked, outcomes, dead_letters, screenings, foreign = await pipe.execute()
     except RedisError:
         snapshot = None  # still serve the in-process metrics; the absent series tell the story
     else:
@@ -76,9 +88,14 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             unacked,
             _parse_outcomes(outcomes),
             dead_letters,
-            {key.decode(): int(value) for key, value in screenings.items()},
+            _counts(screenings),
+            _counts(foreign),
         )
     return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
+
+
+def _counts(raw: dict[bytes, bytes]) -> dict[str, int]:
+    return {key.decode(): int(value) for key, value in raw.items()}
 
 
 def _parse_outcomes(raw: dict[bytes, bytes]) -> dict[tuple[str, str], int]:

@@ -9,13 +9,20 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from service.api.deps import PublisherDep, RedisDep, SettingsDep
 from service.cds.request import read_json_body
 from service.errors import ProblemError, Unauthorized, operation_outcome
-from service.fhir.notifications import Notification, NotificationError, classic_notification, parse_notification
+from service.fhir.notifications import (
+    Notification,
+    NotificationError,
+    TooManyEvents,
+    classic_notification,
+    parse_notification,
+)
 from service.ingest import accept_notification
 from service.publisher import TaskPublisher
 from service.settings import Settings
@@ -43,39 +50,53 @@ def _fhir_base(settings: Settings) -> str:
     return settings.fhir_base_url
 
 
-async def _read(request: Request, settings: Settings) -> Any | None:
+async def _read(request: Request, settings: Settings) -> bytes | None:
+    """The body, or None for an empty ping."""
     if request.headers.get("content-length") == "0" or (
         "content-length" not in request.headers and "content-type" not in request.headers
     ):
         return None
     body = await read_json_body(request, settings.notify_max_body_bytes)
-    if not body.strip():
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise ProblemError(400, "The body is not valid JSON") from None
-    except RecursionError:
-        raise ProblemError(400, "The body is nested too deeply") from None
+    return body if body.strip() else None
 
 
-async def _accept(
-    parse: Callable[[], Notification], redis: Any, publisher: TaskPublisher, settings: Settings
-) -> JSONResponse:
-    """Parse (400 with the reason when it fails), queue, and say what was accepted."""
+_OFF_LOOP_BYTES = 256_000  # larger bodies are parsed in a thread: a 10 MB bundle takes seconds to read
+
+
+async def _parse(body: bytes | None, parse: Callable[[Any], Notification]) -> Notification:
+    """JSON and notification parsing, with the reason as a 400 (413 past the event cap)."""
+
+    def work() -> Notification:
+        try:
+            document = json.loads(body) if body is not None else None
+        except ValueError:
+            raise ProblemError(400, "The body is not valid JSON") from None
+        except RecursionError:
+            raise ProblemError(400, "The body is nested too deeply") from None
+        try:
+            return parse(document)
+        except TooManyEvents as exc:
+            raise ProblemError(413, str(exc)) from None
+        except NotificationError as exc:
+            raise ProblemError(400, str(exc)) from None
+
+    if body is not None and len(body) > _OFF_LOOP_BYTES:
+        return await anyio.to_thread.run_sync(work)
+    return work()
+
+
+async def _accept(notification: Notification, redis: Any, publisher: TaskPublisher, settings: Settings) -> JSONResponse:
+    """Queue, and say what was accepted."""
     fhir_base = _fhir_base(settings)
     try:
-        parsed = parse()
         accepted = await accept_notification(
-            parsed,
+            notification,
             redis=redis,
             publisher=publisher,
             fhir_base=fhir_base,
             gap_grace_seconds=settings.gap_grace_seconds,
             coalesce_seconds=settings.coalesce_seconds,
         )
-    except NotificationError as exc:
-        raise ProblemError(400, str(exc)) from None
     except RecursionError:  # a resource nested deeper than the JSON encoder goes (json.loads went deeper)
         raise ProblemError(400, "The body is nested too deeply") from None
     text = f"Accepted: {accepted.queued} queued, {accepted.duplicates} duplicate(s) ignored"
@@ -94,9 +115,15 @@ async def notification(
     request: Request, settings: SettingsDep, redis: RedisDep, publisher: PublisherDep
 ) -> JSONResponse:
     _authenticate(request, settings)
-    body = await _read(request, settings)
-    parse = (lambda: classic_notification("", None, None)) if body is None else (lambda: parse_notification(body))
-    return await _accept(parse, redis, publisher, settings)
+    _fhir_base(settings)
+    limit = settings.notify_max_events
+    notification = await _parse(
+        await _read(request, settings),
+        lambda document: (
+            classic_notification("", None, None) if document is None else parse_notification(document, max_events=limit)
+        ),
+    )
+    return await _accept(notification, redis, publisher, settings)
 
 
 @router.api_route(
@@ -117,5 +144,8 @@ async def classic(
     _authenticate(request, settings)
     if not _TYPE.fullmatch(resource_type) or not _ID.fullmatch(resource_id):
         raise ProblemError(400, "The URL must be /fhir/notifications/{ResourceType}/{id}")
-    body = await _read(request, settings)
-    return await _accept(lambda: classic_notification(resource_type, resource_id, body), redis, publisher, settings)
+    _fhir_base(settings)
+    notification = await _parse(
+        await _read(request, settings), lambda document: classic_notification(resource_type, resource_id, document)
+    )
+    return await _accept(notification, redis, publisher, settings)

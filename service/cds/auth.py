@@ -1,14 +1,17 @@
 """CDS Client authentication: the signed JWT of https://cds-hooks.hl7.org/2.0/#trusting-cds-clients.
 
 Checks, in order: an asymmetric `alg` (no `none`, no HMAC), `kid`, `typ`; `iss` on the allowlist (TOH_CDS_ISSUERS);
-a `jku`, if present, equal to the configured JWKS URL; the signature with that issuer's key for `kid` (JWKS cached,
-fetched again once when a `kid` is unknown, for key rotation); `aud` equal to the URL that was called; `exp`, `iat`
-and `jti` present, with a small leeway and at most an hour of lifetime; `jti` never seen before (kept in Redis until
-the token expires). Any failure raises Unauthorized, which the API answers with a bare 401.
+the signature with that issuer's key for `kid`: a pinned key (an inline JWKS: whatever `jku` the token names is never
+fetched, and the CDS Hooks Sandbox always names one) or one fetched from its JWKS URL or from a `jku` on its list
+(cached; fetched again for an unknown `kid`, key rotation, but one fetch at a time and at most once a minute); `aud`
+equal to the URL that was called; `exp`, `iat` and `jti` present, numbers where they are times, with a small leeway
+and at most an hour of lifetime; `jti` never seen before (kept in Redis until the token expires). Any failure raises
+Unauthorized, which the API answers with a bare 401.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +30,7 @@ __all__ = ["ALGORITHMS", "Claims", "JwtVerifier"]
 
 ALGORITHMS = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS256", "PS384", "PS512")
 MAX_LIFETIME_SECONDS = 3600
+MAX_JWKS_BYTES = 1_000_000
 log = structlog.get_logger("toh.cds.auth")
 
 
@@ -35,24 +39,34 @@ class Claims:
     issuer: str
     jti: str
     tenant: str | None
+    fhir_servers: tuple[str, ...] = ()  # where this issuer may be answered from precomputed cards
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class JwtVerifier:
     def __init__(
         self,
         issuers: dict[str, IssuerConfig],
-        http: httpx.AsyncClient,
+        jwks_http: httpx.AsyncClient,
         redis: aioredis.Redis,
         *,
         leeway: int = 30,
         jwks_cache_seconds: int = 300,
+        jwks_min_refresh_seconds: float = 60.0,
     ) -> None:
         self.issuers = issuers
-        self.http = http
+        self.jwks_http = jwks_http  # its own client: a hook burst that fills the FHIR pool must not starve it
         self.redis = redis
         self.leeway = leeway
         self.cache_seconds = jwks_cache_seconds
-        self._keys: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self.min_refresh_seconds = jwks_min_refresh_seconds
+        self._pinned_keys: dict[str, dict[str, dict[str, Any]]] = {}  # by issuer, then kid
+        self._fetched_keys: dict[str, _Keys] = {}  # by JWKS URL
+        self._attempted: dict[str, float] = {}  # JWKS URL -> time.monotonic() of the last fetch
+        self._locks: dict[str, asyncio.Lock] = {}
         self._built: dict[tuple[str, str, str], tuple[dict[str, Any], PyJWK]] = {}  # parsed keys, by iss/kid/alg
 
     async def verify(self, authorization: str | None, audience: str) -> Claims:
@@ -84,9 +98,10 @@ class JwtVerifier:
         config = self.issuers.get(issuer) if isinstance(issuer, str) else None
         if config is None or not isinstance(issuer, str):
             raise Unauthorized("issuer not trusted")
-        if "jku" in header and header["jku"] != config.jwks_url:
-            raise Unauthorized("jku is not the issuer's registered JWKS URL")
-        key = await self._key(issuer, config, kid, algorithm)
+        jku = header.get("jku")
+        if jku is not None and not isinstance(jku, str):
+            raise Unauthorized("jku is not a URL")
+        key = await self._key(issuer, config, kid, algorithm, jku)
         try:
             claims = jwt.decode(
                 token,
@@ -99,6 +114,8 @@ class JwtVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(type(exc).__name__) from None
+        if not all(_is_number(claims.get(name)) for name in ("exp", "iat")) or not _is_number(claims.get("nbf", 0)):
+            raise Unauthorized("exp, iat or nbf is not a number")  # PyJWT takes "1700000000" too
         now = time.time()
         if claims["exp"] - now > MAX_LIFETIME_SECONDS + self.leeway:
             raise Unauthorized("token lives longer than an hour")
@@ -107,7 +124,7 @@ class JwtVerifier:
             raise Unauthorized("jti is not a string")
         await self._first_use(issuer, jti, int(claims["exp"] - now) + self.leeway)
         tenant = claims.get("tenant")
-        return Claims(issuer, jti, tenant if isinstance(tenant, str) else None)
+        return Claims(issuer, jti, tenant if isinstance(tenant, str) else None, tuple(config.fhir_servers))
 
     async def _first_use(self, issuer: str, jti: str, seconds: int) -> None:
         try:
@@ -117,39 +134,75 @@ class JwtVerifier:
         if not first:
             raise Unauthorized("jti replayed")
 
-    async def _key(self, issuer: str, config: IssuerConfig, kid: str, algorithm: str) -> PyJWK:
+    async def _key(self, issuer: str, config: IssuerConfig, kid: str, algorithm: str, jku: str | None) -> PyJWK:
         """The verification key, parsed once per JWK (parsing costs as much as a third of a verification)."""
-        jwk = await self._jwk(issuer, config, kid)
+        jwk = self._pinned(issuer, config, kid) if config.jwks is not None else await self._fetched(config, kid, jku)
         built = self._built.get((issuer, kid, algorithm))
         if built is None or built[0] is not jwk:
             built = (jwk, _key_for(jwk, algorithm))
             self._built[(issuer, kid, algorithm)] = built
         return built[1]
 
-    async def _jwk(self, issuer: str, config: IssuerConfig, kid: str) -> dict[str, Any]:
-        cached = self._keys.get(issuer)
-        fresh = cached is not None and time.monotonic() - cached[0] < self.cache_seconds
-        if cached is not None and fresh and kid in cached[1]:
-            return cached[1][kid]
-        keys = await self._load(config)
-        self._keys[issuer] = (time.monotonic(), keys)
+    def _pinned(self, issuer: str, config: IssuerConfig, kid: str) -> dict[str, Any]:
+        """Keys configured inline: nothing is ever fetched, whatever `jku` a token names."""
+        keys = self._pinned_keys.get(issuer)
+        if keys is None:
+            keys = self._pinned_keys[issuer] = _keys_of(config.jwks)
         if kid not in keys:
             raise Unauthorized("unknown kid")
         return keys[kid]
 
-    async def _load(self, config: IssuerConfig) -> dict[str, dict[str, Any]]:
-        document: Any = config.jwks
-        if config.jwks_url is not None:
-            try:
-                response = await self.http.get(config.jwks_url, headers={"Accept": "application/json"})
-                response.raise_for_status()
-                document = response.json()
-            except (httpx.HTTPError, ValueError):
-                raise Unauthorized("issuer JWKS unavailable") from None
-        keys = document.get("keys") if isinstance(document, dict) else None
-        if not isinstance(keys, list):
-            raise Unauthorized("issuer JWKS unreadable")
-        return {key["kid"]: key for key in keys if isinstance(key, dict) and isinstance(key.get("kid"), str)}
+    async def _fetched(self, config: IssuerConfig, kid: str, jku: str | None) -> dict[str, Any]:
+        """Keys from the issuer's JWKS URL (or an allowlisted `jku`), cached. A forged token cannot make us fetch
+        at will: one fetch per URL at a time (single flight), at most one per `min_refresh` seconds after the
+        first, and a failed fetch keeps the last good keys."""
+        if jku is not None and not config.may_name(jku):
+            raise Unauthorized("jku is not one of the issuer's JWKS URLs")
+        url = jku or config.jwks_url
+        assert url is not None
+        cached = self._fetched_keys.get(url)
+        if cached is not None and kid in cached.keys and time.monotonic() - cached.at < self.cache_seconds:
+            return cached.keys[kid]
+        if self._may_fetch(url):
+            async with self._locks.setdefault(url, asyncio.Lock()):
+                if self._may_fetch(url):  # nobody fetched it while we waited
+                    await self._refresh(url)
+        cached = self._fetched_keys.get(url)
+        if cached is None:
+            raise Unauthorized("issuer JWKS unavailable")
+        if kid not in cached.keys:
+            raise Unauthorized("unknown kid")
+        return cached.keys[kid]
+
+    def _may_fetch(self, url: str) -> bool:
+        attempted = self._attempted.get(url)
+        return attempted is None or time.monotonic() - attempted >= self.min_refresh_seconds
+
+    async def _refresh(self, url: str) -> None:
+        self._attempted[url] = time.monotonic()
+        try:
+            response = await self.jwks_http.get(url, headers={"Accept": "application/json"})
+            response.raise_for_status()
+            if len(response.content) > MAX_JWKS_BYTES:
+                raise ValueError("JWKS too large")
+            keys = _keys_of(response.json())
+        except (httpx.HTTPError, ValueError, RecursionError, Unauthorized) as exc:
+            log.warning("cds.jwks_fetch_failed", error=type(exc).__name__)  # the last good keys stay in use
+            return
+        self._fetched_keys[url] = _Keys(time.monotonic(), keys)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    at: float  # time.monotonic() of the fetch
+    keys: dict[str, dict[str, Any]]  # by kid
+
+
+def _keys_of(document: Any) -> dict[str, dict[str, Any]]:
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list):
+        raise Unauthorized("issuer JWKS unreadable")
+    return {key["kid"]: key for key in keys if isinstance(key, dict) and isinstance(key.get("kid"), str)}
 
 
 _CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}

@@ -3,22 +3,27 @@ what we fetch) screened inline. Either way the same cards."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+import anyio
 import httpx
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from service.cds.auth import Claims
 from service.cds.cards import cards
-from service.cds.prefetch import gather_record
+from service.cds.prefetch import Record, gather_record
 from service.cds.request import HookRequest
 from service.cds.services import CdsService
+from service.errors import ProblemError
+from service.fhir.limits import RecordLimits
 from service.metrics import CDS_RESPONSES
 from service.screening import RULES_VERSION, screen_orders
 from service.settings import Settings
-from service.store import cards_key, fresh_cards
+from service.store import FOREIGN_RESOURCES_KEY, cards_key, fresh_cards
 
 __all__ = ["answer_hook"]
 
@@ -36,6 +41,36 @@ async def _precomputed(
     return fresh_cards(raw, now=now, rules_version=RULES_VERSION, max_age_seconds=settings.card_cache_max_age_seconds)
 
 
+async def _count_foreign(redis: aioredis.Redis, count: int) -> None:
+    try:
+        await cast(Awaitable[int], redis.hincrby(FOREIGN_RESOURCES_KEY, "hook", count))
+    except RedisError:
+        log.warning("cds.foreign_count_unavailable")  # the resources are dropped all the same
+
+
+def _may_read_precomputed(caller: Claims | None, fhir_base: str) -> bool:
+    """Precomputed cards skip every check that the caller may see this patient, so they are served only to an issuer
+    bound to the FHIR server they came from (one issuer per EHR). With authentication off, anyone is trusted."""
+    return caller is None or fhir_base.rstrip("/") in caller.fhir_servers
+
+
+async def _record(hook_request: HookRequest, settings: Settings, http: httpx.AsyncClient) -> Record:
+    """The record within the hook's deadline: a FHIR server that drips cannot hold an answer longer. Past it the
+    hook answers 412, as for any record that cannot be fetched: cards from part of a record could miss a red flag."""
+    deadline = settings.cds_deadline_seconds
+    try:
+        with anyio.fail_after(deadline):
+            return await gather_record(
+                hook_request,
+                http,
+                settings.fhir_server_allowlist,
+                settings.prefetch_max_pages,
+                RecordLimits.of(settings),
+            )
+    except TimeoutError:
+        raise ProblemError(412, f"The fhirServer did not send the record within {deadline:g} s") from None
+
+
 async def answer_hook(
     service: CdsService,
     hook_request: HookRequest,
@@ -44,14 +79,17 @@ async def answer_hook(
     http: httpx.AsyncClient,
     redis: aioredis.Redis,
     now: datetime,
+    caller: Claims | None,
 ) -> dict[str, Any]:
     fhir_base = hook_request.fhirServer or settings.fhir_base_url
-    if service.hook == "patient-view" and fhir_base is not None:
+    if service.hook == "patient-view" and fhir_base is not None and _may_read_precomputed(caller, fhir_base):
         cached = await _precomputed(redis, fhir_base, hook_request.patient_id, now, settings)
         if cached is not None:
             CDS_RESPONSES.labels(service.id, "precomputed").inc()
             return {"cards": cached}
-    record = await gather_record(hook_request, http, settings.fhir_server_allowlist, settings.prefetch_max_pages)
+    record = await _record(hook_request, settings, http)
+    if record.foreign:
+        await _count_foreign(redis, record.foreign)
     assessment, order_outcomes = screen_orders(record.resources, hook_request.draft_orders, now, settings.screening)
     CDS_RESPONSES.labels(service.id, "fetched" if record.fetched else "prefetch").inc()
     log.info("cds.answered", service=service.id, topics=assessment.topics, fetched=record.fetched)

@@ -11,18 +11,21 @@ server. The access token is used for this request only: never stored, never logg
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 import structlog
 
 from service.cds.request import HookRequest
 from service.cds.services import PREFETCH, render_prefetch
 from service.errors import ProblemError
+from service.fhir.limits import Budget, RecordLimits, TooLarge
 from service.fhir.urls import on_server
-from service.screening.fhir import reference_id
+from service.screening.fhir import own_resources
 
 __all__ = ["Record", "gather_record", "is_allowlisted"]
 
@@ -33,6 +36,7 @@ log = structlog.get_logger("toh.cds.prefetch")
 class Record:
     resources: list[dict[str, Any]]
     fetched: list[str]  # prefetch keys we fetched ourselves
+    foreign: int = 0  # resources about another patient, dropped
 
 
 class _Unavailable(Exception):
@@ -65,76 +69,90 @@ def _next_link(bundle: Mapping[str, Any]) -> str | None:
 
 
 class _Fetcher:
-    def __init__(self, http: httpx.AsyncClient, hook_request: HookRequest, max_pages: int) -> None:
+    def __init__(self, http: httpx.AsyncClient, hook_request: HookRequest, max_pages: int, budget: Budget) -> None:
         assert hook_request.fhirServer is not None
         self.http = http
         self.base = hook_request.fhirServer
         self.max_pages = max_pages
+        self.budget = budget
         self.headers = {"Accept": "application/fhir+json"}
         if hook_request.fhirAuthorization is not None:
             self.headers["Authorization"] = f"Bearer {hook_request.fhirAuthorization.access_token}"
 
-    async def get(self, url: str) -> httpx.Response:
+    async def get(self, url: str) -> tuple[int, Any]:
+        """(status, parsed JSON body, or None unless 200): the body streamed and counted against the budget."""
         if not on_server(url, self.base):
             raise _Unavailable("a link points outside the fhirServer")
         try:
-            return await self.http.get(url, headers=self.headers)
+            async with self.http.stream("GET", url, headers=self.headers) as response:
+                if response.status_code != 200:
+                    return response.status_code, None
+                self.budget.announced(response.headers.get("content-length"))
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    self.budget.take_bytes(len(chunk), size)
+                    chunks.append(chunk)
         except httpx.HTTPError as exc:
             raise _Unavailable(f"{type(exc).__name__} from the fhirServer") from None
+        except TooLarge as exc:
+            raise _Unavailable(f"the fhirServer sent {exc}") from None
+        return 200, await _json(b"".join(chunks))
 
     async def read(self, query: str) -> list[dict[str, Any]]:
-        response = await self.get(f"{self.base}/{query}")
-        if response.status_code in (404, 410):
+        status, body = await self.get(f"{self.base}/{query}")
+        if status in (404, 410):
             return []
-        if response.status_code != 200:
-            raise _Unavailable(f"the fhirServer answered {response.status_code} to a read")
-        return [_json(response)]
+        if status != 200:
+            raise _Unavailable(f"the fhirServer answered {status} to a read")
+        return [body]
 
     async def search(self, query: str) -> list[dict[str, Any]]:
-        return await self.pages(await self.get(f"{self.base}/{query}"))
+        return await self.pages(f"{self.base}/{query}")
 
-    async def pages(
-        self, response: httpx.Response | None, first: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    async def pages(self, url: str | None, first: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Entries of a searchset and its `next` pages, up to the page cap."""
         resources: list[dict[str, Any]] = []
         bundle = first
         for _ in range(self.max_pages):
             if bundle is None:
-                assert response is not None
-                if response.status_code != 200:
-                    raise _Unavailable(f"the fhirServer answered {response.status_code} to a search")
-                bundle = _json(response)
-            resources += _entries(bundle)
-            following = _next_link(bundle)
-            if following is None:
+                assert url is not None
+                status, bundle = await self.get(url)
+                if status != 200:
+                    raise _Unavailable(f"the fhirServer answered {status} to a search")
+            entries = _entries(bundle)
+            try:
+                self.budget.take_entries(len(entries))
+            except TooLarge as exc:
+                raise _Unavailable(f"the fhirServer sent {exc}") from None
+            resources += entries
+            url, bundle = _next_link(bundle), None
+            if url is None:
                 return resources
-            response, bundle = await self.get(following), None
         raise _Unavailable(f"more than {self.max_pages} pages")
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+_PARSE_IN_THREAD_BYTES = 1_000_000  # larger bodies are parsed off the event loop (about 10 ms a megabyte)
+
+
+async def _json(body: bytes) -> dict[str, Any]:
     try:
-        body = response.json()
+        if len(body) > _PARSE_IN_THREAD_BYTES:
+            parsed = await anyio.to_thread.run_sync(json.loads, body)
+        else:
+            parsed = json.loads(body)
     except ValueError:
         raise _Unavailable("the fhirServer answered with something that is not JSON") from None
-    if not isinstance(body, dict):
+    except RecursionError:
+        raise _Unavailable("the fhirServer answered with JSON nested too deeply") from None
+    if not isinstance(parsed, dict):
         raise _Unavailable("the fhirServer answered with something that is not a resource")
-    return body
-
-
-def _about_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
-    """Keep only the patient's own data: a client that prefetches the wrong patient must not produce cards."""
-    if resource.get("resourceType") == "Patient":
-        return resource.get("id") == patient_id
-    for field in ("subject", "patient"):
-        if field in resource:
-            return reference_id(resource[field]) == patient_id
-    return True
+    return parsed
 
 
 async def gather_record(
-    hook_request: HookRequest, http: httpx.AsyncClient, allowlist: list[str], max_pages: int
+    hook_request: HookRequest, http: httpx.AsyncClient, allowlist: list[str], max_pages: int, limits: RecordLimits
 ) -> Record:
     prefetch = hook_request.prefetch or {}
     resources: list[dict[str, Any]] = []
@@ -153,24 +171,31 @@ async def gather_record(
                 resources += _entries(value)
         else:
             resources.append(value)
+    budget = Budget(limits)
+    try:
+        budget.take_entries(len(resources))
+    except TooLarge as exc:
+        raise ProblemError(412, f"The prefetch holds {exc}") from None
     if to_fetch or paged:
-        resources += await _fetch(hook_request, http, allowlist, max_pages, to_fetch, paged)
-    patient_id = hook_request.patient_id
-    own = [r for r in resources if _about_patient(r, patient_id)]
-    if len(own) < len(resources):
-        log.warning("cds.prefetch_other_patient_dropped", dropped=len(resources) - len(own))
-    return Record(own, sorted(to_fetch))
+        resources += await _fetch(hook_request, http, allowlist, _Fetch(max_pages, budget, to_fetch, paged))
+    own, foreign = own_resources(resources, hook_request.patient_id)
+    if foreign:
+        log.warning("cds.foreign_resources_dropped", dropped=foreign)
+    return Record(own, sorted(to_fetch), foreign)
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    max_pages: int
+    budget: Budget
+    queries: dict[str, str]  # key -> query
+    paged: dict[str, dict[str, Any]]  # key -> a prefetched Bundle with a next link
 
 
 async def _fetch(
-    hook_request: HookRequest,
-    http: httpx.AsyncClient,
-    allowlist: list[str],
-    max_pages: int,
-    to_fetch: dict[str, str],
-    paged: dict[str, dict[str, Any]],
+    hook_request: HookRequest, http: httpx.AsyncClient, allowlist: list[str], work: _Fetch
 ) -> list[dict[str, Any]]:
-    keys = sorted({*to_fetch, *paged})
+    keys = sorted({*work.queries, *work.paged})
     if hook_request.fhirServer is None:
         raise ProblemError(412, f"Prefetch missing for {', '.join(keys)} and no fhirServer to fetch it from")
     if not is_allowlisted(hook_request.fhirServer, allowlist):
@@ -178,9 +203,9 @@ async def _fetch(
             412,
             f"Prefetch missing for {', '.join(keys)}; fhirServer is not on this service's allowlist, so it is never contacted",
         )
-    fetcher = _Fetcher(http, hook_request, max_pages)
-    jobs = [fetcher.read(query) if "?" not in query else fetcher.search(query) for query in to_fetch.values()]
-    jobs += [fetcher.pages(None, first=bundle) for bundle in paged.values()]
+    fetcher = _Fetcher(http, hook_request, work.max_pages, work.budget)
+    jobs = [fetcher.read(query) if "?" not in query else fetcher.search(query) for query in work.queries.values()]
+    jobs += [fetcher.pages(None, first=bundle) for bundle in work.paged.values()]
     try:
         async with asyncio.TaskGroup() as group:  # the first failure cancels the other fetches
             tasks = [group.create_task(job) for job in jobs]

@@ -10,14 +10,17 @@ import re
 from typing import Any, Literal
 from uuid import UUID
 
+import structlog
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from starlette.requests import ClientDisconnect
 
 from service.cds.services import CdsService
 from service.errors import ProblemError, validation_messages
 
 __all__ = ["FhirAuthorization", "HookRequest", "parse_hook_request", "read_json_body"]
 
+log = structlog.get_logger("toh.http")
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
@@ -76,17 +79,21 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 past `limit` bytes (announced or streamed) and 415 unless it is JSON."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise ProblemError(415, f"Content-Type must be application/json, not {media_type or 'missing'}")
+        raise ProblemError(415, "Content-Type must be application/json (or a +json type)")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ProblemError(413, f"Request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProblemError(413, f"Request body larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ProblemError(413, f"Request body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody is left to answer: a quiet line, not a traceback
+        log.debug("http.client_disconnected", received=size)
+        raise ProblemError(400, "The client closed the connection before the body was complete") from None
     return b"".join(chunks)
 
 
@@ -119,7 +126,7 @@ def parse_hook_request(service: CdsService, body: bytes) -> HookRequest:
         raise ProblemError(400, *validation_messages(exc.errors())) from None
     problems = []
     if hook_request.hook != service.hook:
-        problems.append(f"hook is {hook_request.hook!r}, but {service.id} answers {service.hook!r}")
+        problems.append(f"hook does not match this service, which answers {service.hook}")
     if hook_request.fhirAuthorization is not None and hook_request.fhirServer is None:
         problems.append("fhirServer is required when fhirAuthorization is present (cds-r-1)")
     problems += _check_context(service, hook_request.context)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 
 from service.cds.services import PREFETCH, render_prefetch
+from service.fhir.limits import Budget, RecordLimits, TooLarge
 from service.fhir.urls import on_server
 from service.per_process import PerProcess
 
@@ -57,31 +58,50 @@ class FhirClient:
         auth: Callable[[], dict[str, str]] | None = None,
         max_pages: int = 50,
         record_query: RecordQuery = "searches",
+        limits: RecordLimits | None = None,
     ) -> None:
         self.base = base.rstrip("/")
         self.http = http
         self.max_pages = max_pages
+        self.limits = limits or RecordLimits()
         self.record_query = record_query  # "auto" is settled by the first record() from the CapabilityStatement
         self.auth = auth  # headers provider: a static token, or SMART backend auth with its cached token
         self.headers = {"Accept": "application/fhir+json"}
 
-    def _request(self, method: str, url: str, headers: dict[str, str], **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, url: str, headers: dict[str, str], budget: Budget | None, **kwargs: Any
+    ) -> httpx.Response:
+        """The response with its body read as a stream, counted against the record's budget as it arrives."""
+        request = self.http.build_request(
+            method, url, headers=self.headers | (self.auth() if self.auth else {}) | headers, **kwargs
+        )
+        budget = budget or Budget(self.limits)
         try:
-            return self.http.request(
-                method, url, headers=self.headers | (self.auth() if self.auth else {}) | headers, **kwargs
-            )
+            response = self.http.send(request, stream=True)
+            try:
+                budget.announced(response.headers.get("content-length"))
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    budget.take_bytes(len(chunk), size)
+                    chunks.append(chunk)
+            finally:
+                response.close()
         except httpx.TransportError as exc:
             raise RetryableFhirError(f"{type(exc).__name__} on {method}") from None
+        except TooLarge as exc:
+            raise PermanentFhirError(f"{method} answered {exc}") from None
+        return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks), request=request)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, url: str, budget: Budget | None = None, **kwargs: Any) -> httpx.Response:
         if not on_server(url, self.base):
             raise PermanentFhirError("refusing a URL outside the FHIR base")
         headers = kwargs.pop("headers", {})
-        response = self._request(method, url, headers, **kwargs)
+        response = self._request(method, url, headers, budget, **kwargs)
         invalidate = getattr(self.auth, "invalidate", None)
         if response.status_code == 401 and invalidate is not None:
             invalidate()  # an expired or revoked token: one fresh try
-            response = self._request(method, url, headers, **kwargs)
+            response = self._request(method, url, headers, budget, **kwargs)
         if response.status_code >= 500 or response.status_code == 429:
             raise RetryableFhirError(
                 f"{method} answered {response.status_code}",
@@ -93,28 +113,41 @@ class FhirClient:
     def _checked(self, method: str, response: httpx.Response) -> dict[str, Any]:
         if response.status_code >= 400:
             raise PermanentFhirError(f"{method} answered {response.status_code}", status=response.status_code)
-        body = response.json()
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):
+            raise PermanentFhirError(f"{method} answered something that is not JSON (or nested too deeply)") from None
         if not isinstance(body, dict):
             raise PermanentFhirError(f"{method} answered something that is not a resource")
         return body
 
-    def read(self, reference: str) -> dict[str, Any] | None:
+    def read(self, reference: str, budget: Budget | None = None) -> dict[str, Any] | None:
         """A resource by `Type/id` (or an absolute URL on this server); None when it does not exist."""
         url = reference if reference.startswith(("http://", "https://")) else f"{self.base}/{reference}"
-        response = self._send("GET", url)
+        response = self._send("GET", url, budget)
         if response.status_code in (404, 410):
             return None
         return self._checked("GET", response)
 
-    def search(self, query: str) -> list[dict[str, Any]]:
+    def search(self, query: str, budget: Budget | None = None) -> list[dict[str, Any]]:
         """Every resource of a search, following `next` links (on this server only) up to the page cap."""
         url: str | None = f"{self.base}/{query}"
         found: list[dict[str, Any]] = []
+        budget = budget or Budget(self.limits)
         for _ in range(self.max_pages):
             if url is None:
                 return found
-            bundle = self._checked("GET", self._send("GET", url))
-            found += [e["resource"] for e in bundle.get("entry") or [] if isinstance(e.get("resource"), dict)]
+            bundle = self._checked("GET", self._send("GET", url, budget))
+            page = [
+                e["resource"]
+                for e in bundle.get("entry") or []
+                if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+            ]
+            try:
+                budget.take_entries(len(page))
+            except TooLarge as exc:
+                raise PermanentFhirError(f"GET answered {exc}") from None
+            found += page
             url = next((link["url"] for link in bundle.get("link") or [] if link.get("relation") == "next"), None)
         raise PermanentFhirError(f"more than {self.max_pages} pages")
 
@@ -136,12 +169,13 @@ class FhirClient:
     def record(self, patient_id: str) -> list[dict[str, Any]]:
         """The patient's record. Round trips, not the screening, are what a screening costs, so: one
         Patient/$everything (paged) where the server offers it, else the queries the CDS services publish as
-        prefetch templates, run in parallel."""
+        prefetch templates, run in parallel. All of it within one budget (service/fhir/limits.py)."""
         if self.record_query == "auto":
             self.record_query = "everything" if self.offers_everything() else "searches"
+        budget = Budget(self.limits)
         if self.record_query == "everything":
             try:
-                return self.search(f"Patient/{quote(patient_id, safe='')}/$everything?_count=1000")
+                return self.search(f"Patient/{quote(patient_id, safe='')}/$everything?_count=1000", budget)
             except PermanentFhirError as exc:
                 if exc.status in (404, 410):
                     return []  # no such patient, as the searches would find nothing
@@ -149,8 +183,8 @@ class FhirClient:
 
         def run(query: str) -> list[dict[str, Any]]:
             if "?" in query:
-                return self.search(query)
-            patient = self.read(query)
+                return self.search(query, budget)
+            patient = self.read(query, budget)
             return [patient] if patient else []
 
         queries = [render_prefetch(template, patient_id) for template in PREFETCH.values()]

@@ -10,7 +10,7 @@ Pure: a parsed JSON body in, a Notification out, NotificationError (with a messa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "Notification",
     "NotificationError",
+    "TooManyEvents",
     "classic_notification",
     "parse_notification",
     "read_status",
@@ -32,11 +33,16 @@ class NotificationError(ValueError):
     """The body is not a notification we can read; the message says why."""
 
 
+class TooManyEvents(NotificationError):
+    """More events in one notification than the receiver takes (the sender should send smaller bundles)."""
+
+
 @dataclass(frozen=True)
 class Event:
     number: int | None  # event-number: with the subscription, the idempotency key
     focus: str | None  # reference to the resource that triggered the event ("Observation/1" or absolute)
     resource: dict[str, Any] | None = None  # the focus itself, when the payload is full-resource
+    context: tuple[str, ...] = ()  # additional-context references (a Patient, an Encounter, ...)
 
 
 @dataclass(frozen=True)
@@ -50,14 +56,21 @@ class Notification:
     events: tuple[Event, ...] = field(default=())
 
 
+_INTEGER64_MAX = 2**63 - 1
+
+
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """An event number or count (integer64, sent as a JSON string or number); None when absent. Anything else is
+    refused with 400: `"²"` passes str.isdigit() and 5,000 digits pass it too, but int() refuses both."""
+    if value is None:
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, int) and not isinstance(text, bool) and 0 <= text <= _INTEGER64_MAX:
+        return text
+    if isinstance(text, str) and 0 < len(text) <= 19 and text.isascii() and text.isdigit():
+        if int(text) <= _INTEGER64_MAX:
+            return int(text)
+    raise NotificationError("An event number or event count is not a non-negative integer64")
 
 
 def _reference(value: Any) -> str | None:
@@ -65,6 +78,10 @@ def _reference(value: Any) -> str | None:
         reference: str = value["reference"]
         return reference
     return None
+
+
+def _references(references: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(reference for reference in references if reference is not None)
 
 
 def _value(parameter: Any) -> Any:
@@ -122,13 +139,24 @@ def _from_parameters(status: Mapping[str, Any]) -> dict[str, Any]:
             }
             number = _int(_value(parts.get("event-number")))
             focus = parts.get("focus")
-            fields["events"].append((number, _reference(focus.get("valueReference")) if focus else None))
+            context = [
+                _reference(p.get("valueReference"))
+                for p in _list(parameter.get("part"))
+                if isinstance(p, Mapping) and p.get("name") == "additional-context"
+            ]
+            fields["events"].append(
+                (number, _reference(focus.get("valueReference")) if focus else None, _references(context))
+            )
     return fields
 
 
 def _from_subscription_status(status: Mapping[str, Any]) -> dict[str, Any]:
     events = [
-        (_int(event.get("eventNumber")), _reference(event.get("focus")))
+        (
+            _int(event.get("eventNumber")),
+            _reference(event.get("focus")),
+            _references(_reference(item) for item in _list(event.get("additionalContext"))),
+        )
         for event in _list(status.get("notificationEvent"))
         if isinstance(event, Mapping)
     ]
@@ -153,7 +181,7 @@ def read_status(resource: Any) -> dict[str, Any] | None:
     return None
 
 
-def parse_notification(body: Any) -> Notification:
+def parse_notification(body: Any, *, max_events: int | None = None) -> Notification:
     if not isinstance(body, Mapping) or not isinstance(body.get("resourceType"), str):
         raise NotificationError("The body is not a FHIR resource")
     if body["resourceType"] != "Bundle":
@@ -174,15 +202,19 @@ def parse_notification(body: Any) -> Notification:
             "Not a subscription notification: expected a history Bundle starting with Parameters or "
             "SubscriptionStatus, or a subscription-notification Bundle"
         )
+    if max_events is not None and len(fields["events"]) > max_events:
+        raise TooManyEvents(f"More than {max_events} events in one notification: send them in smaller bundles")
     kind = fields.pop("type")
     if kind not in _KINDS:
-        raise NotificationError(f"Unknown notification type {kind!r}")
+        raise NotificationError(
+            "Unknown notification type (handshake, heartbeat, event-notification, query-status or query-event)"
+        )
     if fields["subscription"] is None:
         raise NotificationError("The status resource names no subscription")
     included = _resources_by_reference(entries[1:])
     events = tuple(
-        Event(number, focus, included.get(relative_reference(focus)) if focus else None)
-        for number, focus in fields.pop("events")
+        Event(number, focus, included.get(relative_reference(focus)) if focus else None, context)
+        for number, focus, context in fields.pop("events")
     )
     if kind in ("event-notification", "query-event") and not events and fields.get("events_since_start") is None:
         raise NotificationError("An event notification needs notification events or an event count")
@@ -194,7 +226,7 @@ def classic_notification(resource_type: str, resource_id: Any, body: Mapping[str
     if body is None:
         return Notification("ping", "classic")
     if body.get("resourceType") != resource_type:
-        raise NotificationError(f"The body is a {body.get('resourceType')!r}, not the {resource_type} of the URL")
+        raise NotificationError("The body's resourceType is not the resource type of the URL")
     if not isinstance(resource_id, str) or not resource_id or body.get("id") not in (None, resource_id):
         raise NotificationError("The resource id is missing or differs from the URL")
     return Notification("resource", "classic", events=(Event(None, f"{resource_type}/{resource_id}", dict(body)),))

@@ -16,6 +16,7 @@ __all__ = [
     "as_list",
     "codings",
     "first_date",
+    "own_resources",
     "parse_datetime",
     "patient_of",
     "quantity",
@@ -156,3 +157,21 @@ def patient_of(resource: Mapping[str, Any] | None) -> str | None:
         if isinstance(target, str) and (target.startswith("Patient/") or "/Patient/" in target):
             return reference_id(reference)
     return None
+
+
+def _about_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id") == patient_id
+    for field in ("subject", "patient"):
+        if field in resource:
+            return reference_id(resource[field]) == patient_id
+    return True  # about no patient (Medication, Practitioner, ...): usable by anyone's record
+
+
+def own_resources(resources: list[dict[str, Any]], patient_id: str) -> tuple[list[dict[str, Any]], int]:
+    """The resources of `patient_id`'s record that may be evidence for that patient, and how many were dropped
+    because they are about someone else (a Patient with another id, or a `subject`/`patient` that does not point to
+    this patient). A FHIR server or a CDS Client that answers with another patient's data must never produce cards
+    or a RiskAssessment from it; the hooks and the workers both read a record through here."""
+    own = [resource for resource in resources if _about_patient(resource, patient_id)]
+    return own, len(resources) - len(own)

@@ -15,7 +15,7 @@ from fixtures.scenarios import SCENARIOS
 from service.cds.cards import cards
 from service.screening import RULES_VERSION, screen
 from service.store import FEEDBACK_STREAM, cards_entry, cards_key
-from tests.cds.conftest import BASE, Keys
+from tests.cds.conftest import BASE, ISSUER, Keys
 from tests.cds_rules import response_errors
 from tests.screening.scenario_data import CASES
 
@@ -81,7 +81,7 @@ VALID = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": c
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (bad(VALID, hook="order-sign"), "answers 'patient-view'"),
+        (bad(VALID, hook="order-sign"), "which answers patient-view"),
         (bad(VALID, hookInstance="not-a-uuid"), "hookInstance"),
         (bad(VALID, context={"userId": "Practitioner/1"}), "context.patientId is required"),
         (bad(VALID, context={"userId": "Practitioner/1", "patientId": "../../etc"}), "not a valid FHIR id"),
@@ -191,10 +191,15 @@ def precompute(
     return rendered
 
 
-def test_precomputed_cards_answer_without_any_data(make_client: Any, redis_url: str) -> None:
+def bound_to(keys: Keys, *fhir_servers: str) -> dict[str, Any]:
+    """The test issuer, allowed precomputed answers about these FHIR servers' patients."""
+    return {ISSUER: {"jwks": keys.jwks(), "fhir_servers": list(fhir_servers)}}
+
+
+def test_precomputed_cards_answer_without_any_data(make_client: Any, redis_url: str, keys: Keys) -> None:
     base = "https://fhir.hospital.example/r4"
     rendered = precompute(redis_url, base, "toh-precomputed-1", datetime.now(UTC))
-    client, hook_client = make_client(fhir_base_url=base)
+    client, hook_client = make_client(fhir_base_url=base, cds_issuers=bound_to(keys, base))
     response = hook_client.call("toh-patient-view", "patient-view", context("toh-precomputed-1"))
     assert response.status_code == 200
     assert response.json()["cards"] == rendered
@@ -202,10 +207,12 @@ def test_precomputed_cards_answer_without_any_data(make_client: Any, redis_url: 
 
 
 @pytest.mark.parametrize(("age", "version"), [(timedelta(days=2), RULES_VERSION), (timedelta(0), "0.0.0")])
-def test_stale_precomputed_cards_are_not_used(age: timedelta, version: str, make_client: Any, redis_url: str) -> None:
+def test_stale_precomputed_cards_are_not_used(
+    age: timedelta, version: str, make_client: Any, redis_url: str, keys: Keys
+) -> None:
     base = "https://fhir.hospital.example/r4"
     precompute(redis_url, base, "toh-precomputed-2", datetime.now(UTC) - age, version)
-    _, hook_client = make_client(fhir_base_url=base)
+    _, hook_client = make_client(fhir_base_url=base, cds_issuers=bound_to(keys, base))
     response = hook_client.call("toh-patient-view", "patient-view", context("toh-precomputed-2"))
     assert response.status_code == 412  # no fresh result, no data, nothing to fetch from
 

@@ -40,8 +40,8 @@ def pipeline(
 ) -> Iterator[dict[str, Any]]:
     mode = request.param
     subscribe_args, notify_method = MODES[mode]
-    issuers = json.dumps({ISSUER: {"jwks": keys.jwks()}})
-    with running_pipeline(tmp_path_factory.mktemp(mode), notify_method=notify_method, TOH_CDS_ISSUERS=issuers) as stack:
+    issuers = {ISSUER: {"jwks": keys.jwks()}}
+    with running_pipeline(tmp_path_factory.mktemp(mode), notify_method=notify_method, issuers=issuers) as stack:
         yield {"mode": mode, "fhir": stack.sekmet, "api": stack.api, "env": stack.env, "subscribe": subscribe_args}
 
 

@@ -99,9 +99,10 @@ def attacks(keys: Keys) -> dict[str, Callable[[str], str]]:
             claims(aud), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "ec-1"}
         ),
         "tampered-payload": tampered,
-        "foreign-jku": lambda aud: jwt.encode(
-            claims(aud), keys.ec, algorithm="ES384", headers={"kid": "ec-1", "jku": "https://attacker.example/jwks"}
+        "stranger-key-with-its-jku": lambda aud: jwt.encode(
+            claims(aud), stranger, algorithm="ES384", headers={"kid": "ec-1", "jku": "https://attacker.example/jwks"}
         ),
+        "exp-as-a-numeric-string": lambda aud: sign(aud, exp=str(int(time.time()) + 300)),
         "not-a-jwt": lambda aud: "not.a.jwt",
     }
 
@@ -120,7 +121,7 @@ def test_valid_tokens_are_accepted(endpoint: str, signer: str, keys: Keys, make_
 ATTACKS = (
     "alg-none", "hs256-with-public-key", "expired", "issued-in-the-future", "lives-longer-than-an-hour", "wrong-aud",
     "unknown-iss", "unknown-kid", "wrong-key-for-kid", "missing-jti", "missing-exp", "es256-claimed-for-a-p384-key",
-    "tampered-payload", "foreign-jku", "not-a-jwt",
+    "tampered-payload", "stranger-key-with-its-jku", "exp-as-a-numeric-string", "not-a-jwt",
 )  # fmt: skip
 
 

@@ -53,8 +53,10 @@ def pipeline(
     notify_method: str = "post-endpoint",
     fhir_override: str | None = None,
     sekmet_yaml: str = "",
+    issuers: dict[str, dict[str, Any]] | None = None,
     **settings: str,
 ) -> Iterator[Pipeline]:
+    """`issuers` (TOH_CDS_ISSUERS) are bound to the pipeline's FHIR server, as one EHR's issuer would be."""
     with ExitStack() as started:  # whatever started is stopped, also when a later step fails
         sekmet, sekmet_base = start_sekmet(workdir / "sekmet", notify_method, sekmet_yaml)
         started.callback(sekmet.stop)
@@ -63,6 +65,9 @@ def pipeline(
         port = free_port()
         api_base = f"http://127.0.0.1:{port}"
         fhir = fhir_override or sekmet_base
+        if issuers is not None:
+            bound = {issuer: config | {"fhir_servers": [fhir]} for issuer, config in issuers.items()}
+            settings = {**settings, "TOH_CDS_ISSUERS": json.dumps(bound)}
         env = service_env(**{"TOH_FHIR_BASE_URL": fhir, "TOH_NOTIFY_TOKEN": TOKEN, "TOH_PUBLIC_BASE_URL": api_base,
                              "TOH_COALESCE_SECONDS": "0.3", "TOH_GAP_GRACE_SECONDS": "1", "TOH_REDIS_URL": redis.url}
                            | settings)  # fmt: skip

@@ -284,3 +284,49 @@ def test_bodies_that_are_not_utf8_get_400(body: bytes, receiver: tuple[TestClien
     client, _ = receiver
     response = client.post("/fhir/notifications", content=body, headers=TOKEN | FHIR_JSON)
     assert response.status_code == 400 and response.json()["issue"][0]["diagnostics"]
+
+
+def test_a_focus_that_contradicts_its_additional_context_is_read_from_the_server(
+    receiver: tuple[TestClient, redis.Redis],
+) -> None:
+    """The included Observation is about toh-notified, its additional-context names another patient: which patient
+    is it about? Not the sender's word: a worker reads the focus from the server. Counted as foreign."""
+    client, store = receiver
+    body = fixture("r4-backport-full-resource.json")
+    event = next(p for p in body["entry"][0]["resource"]["parameter"] if p["name"] == "notification-event")
+    event["part"].append({"name": "additional-context", "valueReference": {"reference": "Patient/toh-someone-else"}})
+    assert post(client, body).status_code == 200
+    [(task, kwargs)] = queued(store)
+    assert (task, kwargs["resource"], due(store)) == ("toh.process_event", None, set())
+    assert store.hget("toh:metrics:foreign-resources", "notification") == b"1"
+    event["part"][-1]["valueReference"]["reference"] = "Patient/toh-notified"  # agreeing context: as before
+    body["entry"][0]["resource"]["parameter"][-1]["part"][0]["valueString"] = "2"
+    assert post(client, body).status_code == 200
+    assert due(store) == {"toh-notified"}
+
+
+def test_more_events_than_the_cap_get_413(private_redis: RedisServer) -> None:
+    settings = Settings(redis_url=private_redis.url, notify_token="secret-notify-token", fhir_base_url=FHIR_BASE,
+                        notify_max_events=3)  # fmt: skip
+    body = fixture("r4-backport-id-only.json")
+    status = body["entry"][0]["resource"]
+    event = next(p for p in status["parameter"] if p["name"] == "notification-event")
+    status["parameter"] += [json.loads(json.dumps(event).replace('"1"', f'"{n}"')) for n in range(2, 5)]
+    with TestClient(create_app(settings)) as client:
+        response = post(client, body)
+        assert response.status_code == 413
+        assert diagnostics(response) == "More than 3 events in one notification: send them in smaller bundles"
+        status["parameter"].pop()
+        assert post(client, body).status_code == 200
+
+
+@pytest.mark.parametrize("number", ["²", "1" * 5000, "-1", "1e3", "9223372036854775808"])
+def test_event_numbers_that_are_not_integer64_get_400(number: str, receiver: tuple[TestClient, redis.Redis]) -> None:
+    """ "²" passes str.isdigit() and int() refuses it; so does a string of 5,000 digits: both were 500s, which
+    senders retry for ever."""
+    client, store = receiver
+    body = json.dumps(fixture("r4-backport-id-only.json")).replace('"valueString": "1"', f'"valueString": "{number}"')
+    response = client.post("/fhir/notifications", content=body, headers=TOKEN | FHIR_JSON)
+    assert response.status_code == 400
+    assert diagnostics(response) == "An event number or event count is not a non-negative integer64"
+    assert queued(store) == []

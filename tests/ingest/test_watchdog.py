@@ -71,8 +71,8 @@ def test_a_silent_channel_is_flagged_checked_and_recovered(stack: Pipeline, tmp_
     store.hset(SUBSCRIPTIONS_KEY, observation_subscription, json.dumps(silent))
     store.close()
 
-    ready = httpx.get(f"{stack.api}/readyz").json()
-    assert ready["checks"]["subscriptions:heartbeat"][0]["status"] == "warn"
+    heartbeat = lambda: httpx.get(f"{stack.api}/readyz").json()["checks"].get("subscriptions:heartbeat")  # noqa: E731
+    assert eventually(heartbeat, lambda check: check is not None and check[0]["status"] == "warn")
     resyncs = lambda: sum('"toh.resync' in line and "succeeded" in line for line in list(stack.worker.lines))  # noqa: E731
     before = resyncs()
     stack.worker.wait_for(lambda line: "toh.subscription_status" in line and "succeeded" in line, timeout=60)
