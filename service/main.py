@@ -26,10 +26,11 @@ from service.cds.auth import JwtVerifier
 from service.errors import install_error_handlers
 from service.http_client import outbound_client
 from service.logging import configure_logging
+from service.memory import large_blocks_mapped
 from service.middleware import RequestContextMiddleware
 from service.publisher import TaskPublisher
 from service.rate_limit import RateLimiter
-from service.readiness import Readiness
+from service.readiness import Readiness, WorkerPing
 from service.settings import Settings, get_settings
 from service.watchdog import watch
 from workers.celery_app import create_celery_app
@@ -102,7 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     jwks_min_refresh_seconds=settings.jwks_min_refresh_seconds,
                 )
                 readiness = Readiness(
-                    partial(readiness_round, settings, redis, celery, http), settings.ready_interval_seconds
+                    partial(readiness_round, settings, redis, celery, http, WorkerPing()),
+                    settings.ready_interval_seconds,
                 )
                 async with anyio.create_task_group() as background:
                     background.start_soon(readiness.run)
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _app_from_environment() -> FastAPI:
+    large_blocks_mapped()
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json, process="api")
     return create_app(settings)

@@ -84,9 +84,9 @@ async def check_redis(client: aioredis.Redis) -> Check:
     return Check("redis:responseTime", "datastore", "pass", _ms_since(started), "ms")
 
 
-class _WorkerPing:
-    """Celery control ping in a thread, never more than one at a time: a ping stuck in kombu (a broker that
-    accepts and never answers) is abandoned once, not once per round."""
+class WorkerPing:
+    """Celery control ping in a thread, never more than one at a time (one per app): a ping stuck in kombu (a
+    broker that accepts and never answers) is abandoned once, not once per round."""
 
     def __init__(self) -> None:
         self.running = False
@@ -98,17 +98,14 @@ class _WorkerPing:
             self.running = False
 
 
-_worker_ping = _WorkerPing()
-
-
-async def check_workers(celery: Celery, timeout: float) -> Check:
+async def check_workers(celery: Celery, timeout: float, ping: WorkerPing) -> Check:
     """Celery control ping; returns on the first reply, or after `timeout` with none."""
-    if _worker_ping.running:
+    if ping.running:
         return Check("celery:workers", "component", "warn", 0, output="The last worker ping has not returned")
-    _worker_ping.running = True
+    ping.running = True
     try:
         with anyio.fail_after(timeout + 2.0):
-            replies = await anyio.to_thread.run_sync(_worker_ping, celery, timeout, abandon_on_cancel=True)
+            replies = await anyio.to_thread.run_sync(ping, celery, timeout, abandon_on_cancel=True)
     except Exception as exc:  # kombu raises transport-specific errors when the broker is down
         return Check("celery:workers", "component", "warn", 0, output=f"Broker unreachable: {type(exc).__name__}")
     if not replies:

@@ -10,10 +10,12 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from service.redis_server import RedisServer, free_port
+from tests import figures
 from tests.log_scan import Collector, findings
 from tests.processes import LISTENING, LoggedProcess
 
@@ -52,6 +54,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         report.line(f"  PHI or secret in the logs: {problem}", red=True)
     if problems:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if figures.RECORDED:
+        terminalreporter.section("figures measured by the tests")
+        for line in figures.RECORDED:
+            terminalreporter.line(line)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

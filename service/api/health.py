@@ -16,7 +16,15 @@ from redis.exceptions import RedisError
 from service import __version__
 from service.api.deps import CeleryDep, RedisDep
 from service.metrics import QueueFigures, render_metrics
-from service.readiness import Check, check_fhir, check_heartbeats, check_redis, check_workers, overall_status
+from service.readiness import (
+    Check,
+    WorkerPing,
+    check_fhir,
+    check_heartbeats,
+    check_redis,
+    check_workers,
+    overall_status,
+)
 from service.settings import Settings
 from service.store import DEAD_LETTERS_KEY, FOREIGN_RESOURCES_KEY, SCREENINGS_KEY, TASK_OUTCOMES_KEY
 
@@ -33,7 +41,7 @@ async def livez() -> Response:
 
 
 async def readiness_round(
-    settings: Settings, redis: aioredis.Redis, celery: Celery, http: httpx.AsyncClient
+    settings: Settings, redis: aioredis.Redis, celery: Celery, http: httpx.AsyncClient, ping: WorkerPing
 ) -> list[Check]:
     """One round of every check, run together (the lifespan's Readiness runs it in the background)."""
     results: dict[str, Check] = {}
@@ -43,7 +51,7 @@ async def readiness_round(
 
     async with anyio.create_task_group() as group:
         group.start_soon(run, "redis", check_redis(redis))
-        group.start_soon(run, "workers", check_workers(celery, settings.ready_worker_timeout))
+        group.start_soon(run, "workers", check_workers(celery, settings.ready_worker_timeout, ping))
         if settings.fhir_base_url:
             group.start_soon(run, "fhir", check_fhir(http, settings.fhir_base_url, settings.ready_fhir_timeout))
     heartbeats = await check_heartbeats(redis)

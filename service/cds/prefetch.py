@@ -10,9 +10,8 @@ server. The access token is used for this request only: never stored, never logg
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,17 +87,19 @@ class _Fetcher:
                 if response.status_code != 200:
                     return response.status_code, None
                 self.budget.announced(response.headers.get("content-length"))
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    self.budget.take_bytes(len(chunk), size)
-                    chunks.append(chunk)
+                body = bytearray()
+                try:
+                    async for chunk in response.aiter_bytes():
+                        self.budget.take_bytes(len(chunk), len(body) + len(chunk))
+                        body += chunk
+                except BaseException:
+                    del body[:]  # a traceback keeps this frame: not its megabytes
+                    raise
         except httpx.HTTPError as exc:
             raise _Unavailable(f"{type(exc).__name__} from the fhirServer") from None
         except TooLarge as exc:
             raise _Unavailable(f"the fhirServer sent {exc}") from None
-        return 200, await _json(b"".join(chunks))
+        return 200, await _json(bytes(body))
 
     async def read(self, query: str) -> list[dict[str, Any]]:
         status, body = await self.get(f"{self.base}/{query}")
@@ -177,7 +178,10 @@ async def gather_record(
     except TooLarge as exc:
         raise ProblemError(412, f"The prefetch holds {exc}") from None
     if to_fetch or paged:
-        resources += await _fetch(hook_request, http, allowlist, _Fetch(max_pages, budget, to_fetch, paged))
+        try:
+            resources += await _fetch(hook_request, http, allowlist, _Fetch(max_pages, budget, to_fetch, paged))
+        finally:
+            budget.release()
     own, foreign = own_resources(resources, hook_request.patient_id)
     if foreign:
         log.warning("cds.foreign_resources_dropped", dropped=foreign)
@@ -206,13 +210,26 @@ async def _fetch(
     fetcher = _Fetcher(http, hook_request, work.max_pages, work.budget)
     jobs = [fetcher.read(query) if "?" not in query else fetcher.search(query) for query in work.queries.values()]
     jobs += [fetcher.pages(None, first=bundle) for bundle in work.paged.values()]
+    results: list[list[dict[str, Any]]] = []
+
+    async def run(job: Awaitable[list[dict[str, Any]]]) -> None:
+        results.append(await job)
+
     try:
-        async with asyncio.TaskGroup() as group:  # the first failure cancels the other fetches
-            tasks = [group.create_task(job) for job in jobs]
+        # The first failure cancels the other fetches. An anyio task group, not asyncio's: it cancels through cancel
+        # scopes, which httpcore's shielded clean-up respects; asyncio.TaskGroup's task.cancel() breaks into that
+        # clean-up and left one pool request and connection behind for good per hook cut short (measured: 34
+        # requests and 24 connections stuck after 30 hooks).
+        async with anyio.create_task_group() as group:
+            for job in jobs:
+                group.start_soon(run, job)
     except ExceptionGroup as errors:
         unavailable = errors.subgroup(_Unavailable)
         if unavailable is None:
             raise
-        reason = unavailable.exceptions[0]
-        raise ProblemError(412, f"Could not fetch {', '.join(keys)} from the fhirServer: {reason}") from None
-    return [resource for task in tasks for resource in task.result()]
+        reason = str(unavailable.exceptions[0])
+    else:
+        return [resource for found in results for resource in found]
+    # Raised here, not in the except clause: as its __context__, the fetch errors and their tracebacks (the frames
+    # holding the answers read so far) would live as long as the 412.
+    raise ProblemError(412, f"Could not fetch {', '.join(keys)} from the fhirServer: {reason}")

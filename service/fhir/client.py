@@ -80,18 +80,21 @@ class FhirClient:
             response = self.http.send(request, stream=True)
             try:
                 budget.announced(response.headers.get("content-length"))
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    budget.take_bytes(len(chunk), size)
-                    chunks.append(chunk)
+                body = bytearray()
+                try:
+                    for chunk in response.iter_bytes():
+                        budget.take_bytes(len(chunk), len(body) + len(chunk))
+                        body += chunk
+                except BaseException:
+                    del body[:]  # a traceback keeps this frame: not its megabytes
+                    raise
             finally:
                 response.close()
         except httpx.TransportError as exc:
             raise RetryableFhirError(f"{type(exc).__name__} on {method}") from None
         except TooLarge as exc:
             raise PermanentFhirError(f"{method} answered {exc}") from None
-        return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks), request=request)
+        return httpx.Response(response.status_code, headers=response.headers, content=bytes(body), request=request)
 
     def _send(self, method: str, url: str, budget: Budget | None = None, **kwargs: Any) -> httpx.Response:
         if not on_server(url, self.base):
@@ -173,6 +176,12 @@ class FhirClient:
         if self.record_query == "auto":
             self.record_query = "everything" if self.offers_everything() else "searches"
         budget = Budget(self.limits)
+        try:
+            return self._record(patient_id, budget)
+        finally:
+            budget.release()
+
+    def _record(self, patient_id: str, budget: Budget) -> list[dict[str, Any]]:
         if self.record_query == "everything":
             try:
                 return self.search(f"Patient/{quote(patient_id, safe='')}/$everything?_count=1000", budget)

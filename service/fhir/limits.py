@@ -12,10 +12,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from service.memory import release_freed_memory
+
 if TYPE_CHECKING:
     from service.settings import Settings
 
 __all__ = ["Budget", "RecordLimits", "TooLarge"]
+
+TRIM_AFTER_BYTES = 4_000_000  # a record that read more than this gives the freed memory back to the OS
 
 
 class TooLarge(Exception):
@@ -55,6 +59,11 @@ class Budget:
             over = self.bytes > self.limits.record_bytes
         if over:
             raise TooLarge(f"a record larger than {self.limits.record_bytes} bytes")
+
+    def release(self) -> None:
+        """After a large record, the memory it freed goes back to the OS (service/memory.py)."""
+        if self.bytes > TRIM_AFTER_BYTES:
+            release_freed_memory()
 
     def take_entries(self, count: int) -> None:
         with self._lock:

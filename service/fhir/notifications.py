@@ -23,6 +23,7 @@ __all__ = [
     "parse_notification",
     "read_status",
     "relative_reference",
+    "too_many_events_message",
 ]
 
 Kind = Literal["handshake", "heartbeat", "event-notification", "query-status", "query-event", "ping", "resource"]
@@ -35,6 +36,10 @@ class NotificationError(ValueError):
 
 class TooManyEvents(NotificationError):
     """More events in one notification than the receiver takes (the sender should send smaller bundles)."""
+
+
+def too_many_events_message(max_events: int) -> str:
+    return f"More than {max_events} events in one notification: send them in smaller bundles"
 
 
 @dataclass(frozen=True)
@@ -203,7 +208,7 @@ def parse_notification(body: Any, *, max_events: int | None = None) -> Notificat
             "SubscriptionStatus, or a subscription-notification Bundle"
         )
     if max_events is not None and len(fields["events"]) > max_events:
-        raise TooManyEvents(f"More than {max_events} events in one notification: send them in smaller bundles")
+        raise TooManyEvents(too_many_events_message(max_events))
     kind = fields.pop("type")
     if kind not in _KINDS:
         raise NotificationError(
@@ -221,10 +226,12 @@ def parse_notification(body: Any, *, max_events: int | None = None) -> Notificat
     return Notification(kind, fmt, events=events, **fields)  # type: ignore[arg-type]
 
 
-def classic_notification(resource_type: str, resource_id: Any, body: Mapping[str, Any] | None) -> Notification:
+def classic_notification(resource_type: str, resource_id: Any, body: Any) -> Notification:
     """A classic R4 rest-hook delivery: the resource itself (create/update), or nothing at all (a ping)."""
     if body is None:
         return Notification("ping", "classic")
+    if not isinstance(body, Mapping):  # `[]`, `"x"` and `1` are JSON too (schemathesis found them: 500s)
+        raise NotificationError("The body is not a FHIR resource")
     if body.get("resourceType") != resource_type:
         raise NotificationError("The body's resourceType is not the resource type of the URL")
     if not isinstance(resource_id, str) or not resource_id or body.get("id") not in (None, resource_id):

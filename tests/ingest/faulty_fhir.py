@@ -22,11 +22,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class FaultyFhir:
-    """Forwards to `upstream`; `fault(method, path)` may answer instead: ("status", code) or ("hold", event)."""
+    """Forwards to `upstream`; `fault(method, path)` may answer instead: ("status", code) or ("hold", event), and
+    `rewrite(method, path)` may forward another path (a server that answers about the wrong patient)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.fault: Callable[[str, str], tuple[str, Any] | None] = lambda method, path: None
+        self.rewrite: Callable[[str, str], str] = lambda method, path: path
         self.seen: list[tuple[str, str, int]] = []
         self.arrived = threading.Event()
         proxy = self
@@ -48,7 +50,8 @@ class FaultyFhir:
                     self.end_headers()
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                response = httpx.request(self.command, proxy.upstream + self.path.removeprefix(prefix), content=body,
+                path = proxy.rewrite(self.command, self.path).removeprefix(prefix)
+                response = httpx.request(self.command, proxy.upstream + path, content=body,
                                          headers=headers, timeout=30)  # fmt: skip
                 proxy.seen.append((self.command, self.path, response.status_code))
                 payload = response.content.replace(proxy.upstream.encode(), proxy.url.encode())

@@ -19,6 +19,7 @@ from service.main import create_app
 from service.redis_server import RedisServer
 from service.settings import Settings
 from service.store import due_flag_key, due_key
+from tests.waiting import eventually
 from workers import tasks
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "notifications"
@@ -36,7 +37,7 @@ def fixture(name: str) -> dict[str, Any]:
 @pytest.fixture
 def receiver(private_redis: RedisServer) -> Iterator[tuple[TestClient, redis.Redis]]:
     settings = Settings(redis_url=private_redis.url, notify_token="secret-notify-token",
-                        fhir_base_url=FHIR_BASE, notify_max_body_bytes=64_000)  # fmt: skip
+                        fhir_base_url=FHIR_BASE, notify_max_body_bytes=64_000, ready_interval_seconds=0.1)  # fmt: skip
     store = redis.Redis.from_url(private_redis.url)
     with TestClient(create_app(settings)) as client:
         yield client, store
@@ -249,7 +250,10 @@ def test_heartbeat_interval_is_learned(receiver: tuple[TestClient, redis.Redis])
         assert post(client, fixture("r4-backport-heartbeat.json")).status_code == 200
     state = json.loads(store.hget(SUBSCRIPTIONS_KEY, "http://fhir.example.org/fhir/Subscription/toh-observations"))
     assert isinstance(state["heartbeat_interval"], float) and state["heartbeat_interval"] >= 0
-    assert client.get("/readyz").json()["checks"]["subscriptions:heartbeat"][0]["status"] == "pass"
+    heartbeat = eventually(
+        lambda: client.get("/readyz").json()["checks"], lambda checks: "subscriptions:heartbeat" in checks
+    )
+    assert heartbeat["subscriptions:heartbeat"][0]["status"] == "pass"
 
 
 def test_a_sender_over_its_rate_limit_gets_429(private_redis: RedisServer) -> None:

@@ -30,7 +30,13 @@ HOOK_REQUEST = {
     "prefetch": {"patient": {"resourceType": "Patient", "id": "p1"}, "conditions": None},
 }  # fmt: skip
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+# Numbers as strings that str.isdigit() takes and int() refuses ("²", 5,000 digits): each was a 500 once.
+odd_numbers = (
+    st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=4)
+    | st.text("0123456789", min_size=4300, max_size=5000)
+    | st.integers(min_value=-(10**30), max_value=10**30).map(str)
+)
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20) | odd_numbers
 json_values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
