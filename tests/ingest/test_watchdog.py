@@ -68,13 +68,13 @@ def test_a_silent_channel_is_flagged_checked_and_recovered(stack: Pipeline, tmp_
     )  # fmt: skip
     state = json.loads(store.hget(SUBSCRIPTIONS_KEY, observation_subscription))
     silent = state | {"heartbeat_interval": 1.0, "last_heartbeat": time.time() - 60, "events_since_start": 0}
+    resyncs = lambda: sum('"toh.resync' in line and "succeeded" in line for line in list(stack.worker.lines))  # noqa: E731
+    before = resyncs()  # counted before the watchdog (every second) can act on the silence
     store.hset(SUBSCRIPTIONS_KEY, observation_subscription, json.dumps(silent))
     store.close()
 
     heartbeat = lambda: httpx.get(f"{stack.api}/readyz").json()["checks"].get("subscriptions:heartbeat")  # noqa: E731
     assert eventually(heartbeat, lambda check: check is not None and check[0]["status"] == "warn")
-    resyncs = lambda: sum('"toh.resync' in line and "succeeded" in line for line in list(stack.worker.lines))  # noqa: E731
-    before = resyncs()
     stack.worker.wait_for(lambda line: "toh.subscription_status" in line and "succeeded" in line, timeout=60)
     eventually(resyncs, lambda count: count > before, timeout=60)  # the server's count was ahead: re-query
     assert any('"watchdog.heartbeat_overdue"' in line for line in stack.api_log.lines)

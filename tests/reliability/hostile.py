@@ -6,6 +6,7 @@ what it receives and how many of its answers the client abandoned (a write that 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -182,3 +183,26 @@ def rss_kib(pid: int) -> int:
 
 def threads(pid: int) -> int:
     return _status(pid, "Threads")
+
+
+async def raw_call(base: str, method: str, path: str, body: Any = None, timeout: float = 60) -> str:
+    """One HTTP/1.1 request on its own connection, with nothing between the test and the socket: a thousand of
+    these at once cost the test little (httpx's own pool bookkeeping is quadratic in its queue). The status code,
+    or "gave up" when `timeout` passed first (the connection is then closed, as a client that leaves does)."""
+    host, port = base.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(head + payload)
+            status_line = await reader.readline()
+            await reader.read()  # the rest, until the server closes
+        return status_line.split()[1].decode()
+    except TimeoutError:
+        return "gave up"
+    finally:
+        if writer is not None:
+            writer.close()

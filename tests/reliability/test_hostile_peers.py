@@ -45,6 +45,7 @@ from tests.reliability.hostile import (
     endless,
     hostile_fhir,
     normal,
+    raw_call,
     rss_kib,
     send_json,
     slow,
@@ -171,21 +172,11 @@ def failing_conditions(handler: Any) -> None:
 
 async def burst(base: str, fhir: str, count: int) -> dict[str, int]:
     """`count` concurrent fetch hooks; every other client gives up after 0.5 s."""
-    outcomes: dict[str, int] = {}
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-
-        async def one(index: int) -> None:
-            try:
-                response = await client.post(f"{base}/cds-services/toh-patient-view",
-                                             json=hook_body(f"p-{index}", fhir), timeout=0.5 if index % 2 else 60)  # fmt: skip
-                outcome = str(response.status_code)
-            except httpx.HTTPError as exc:
-                outcome = type(exc).__name__
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-
-        await asyncio.gather(*(one(index) for index in range(count)))
-    return outcomes
+    outcomes = await asyncio.gather(*(
+        raw_call(base, "POST", PATIENT_VIEW, hook_body(f"p-{index}", fhir), timeout=0.5 if index % 2 else 60)
+        for index in range(count)
+    ))  # fmt: skip
+    return {outcome: outcomes.count(outcome) for outcome in set(outcomes)}
 
 
 @pytest.mark.parametrize("count", [250, 1000])
@@ -211,7 +202,7 @@ def test_a_burst_of_fetch_hooks_with_callers_giving_up_leaves_the_pool_healthy(
     assert [response.status_code for response in after] == [200] * 5
     assert max(response.elapsed.total_seconds() for response in after) < max(1.0, 10 * quiet)
     assert ready["checks"]["fhir:metadata"][0]["status"] == "pass"
-    assert set(outcomes) <= {"412", "200", "503", "ReadTimeout", "ConnectTimeout"}  # the clients that gave up
+    assert set(outcomes) <= {"412", "200", "gave up"}
 
 
 # 3. JWKS fetches under forged tokens ------------------------------------------------------------------------------
@@ -538,10 +529,8 @@ def test_a_readyz_burst_makes_no_outbound_calls_and_leaks_no_threads(worker: Log
         eventually(lambda: httpx.get(f"{base}/readyz").json()["status"], lambda status: status == "pass")
         before_threads, before_metadata = threads(process.process.pid), len(server.requests)
 
-        async def readyz_burst() -> list[int]:
-            async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=500)) as client:
-                answers = await asyncio.gather(*(client.get(f"{base}/readyz") for _ in range(500)))
-            return [answer.status_code for answer in answers]
+        async def readyz_burst() -> list[str]:
+            return await asyncio.gather(*(raw_call(base, "GET", "/readyz") for _ in range(500)))
 
         started = time.monotonic()
         statuses = asyncio.run(readyz_burst())
@@ -552,7 +541,7 @@ def test_a_readyz_burst_makes_no_outbound_calls_and_leaks_no_threads(worker: Log
     figure(
         f"500 /readyz in {elapsed:.2f} s: {metadata} /metadata requests, threads {before_threads} -> {after_threads}"
     )
-    assert set(statuses) == {200}
+    assert set(statuses) == {"200"}
     assert metadata <= elapsed / 5 + 2  # one round every TOH_READY_INTERVAL_SECONDS (5 s), whatever the callers
     assert after_threads <= before_threads + 1
     assert ready["status"] == "pass"
@@ -591,21 +580,15 @@ def test_a_thousand_concurrent_hooks_open_a_bounded_number_of_redis_connections(
         watcher = threading.Thread(target=watch, args=(store,))
         watcher.start()
 
-        async def hooks_and_scrapes() -> list[int]:
-            async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1400)) as client:
-                hooks = [
-                    client.post(f"{base}{PATIENT_VIEW}", json=hook_body(f"p{n}", prefetch=PREFETCHED))
-                    for n in range(1000)
-                ]
-                scrapes = [client.get(f"{base}/metrics") for _ in range(400)]
-                answers = await asyncio.gather(*hooks, *scrapes)
-            return [answer.status_code for answer in answers]
+        async def hooks_and_scrapes() -> list[str]:
+            hooks = [raw_call(base, "POST", PATIENT_VIEW, hook_body(f"p{n}", prefetch=PREFETCHED)) for n in range(1000)]
+            return await asyncio.gather(*hooks, *(raw_call(base, "GET", "/metrics") for _ in range(400)))
 
         statuses = asyncio.run(hooks_and_scrapes())
         stop.set()
         watcher.join()
     figure(f"1,000 hooks and 400 scrapes at once: at most {peak} Redis connections")
-    assert set(statuses) == {200}
+    assert set(statuses) == {"200"}
     assert peak <= 20 + 4  # the pool, and Celery's producer connections
 
 
