@@ -12,6 +12,7 @@ Unauthorized, which the API answers with a bare 401.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -181,11 +182,14 @@ class JwtVerifier:
     async def _refresh(self, url: str) -> None:
         self._attempted[url] = time.monotonic()
         try:
-            response = await self.jwks_http.get(url, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            if len(response.content) > MAX_JWKS_BYTES:
-                raise ValueError("JWKS too large")
-            keys = _keys_of(response.json())
+            async with self.jwks_http.stream("GET", url, headers={"Accept": "application/json"}) as response:
+                response.raise_for_status()
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        raise ValueError("JWKS too large")
+            keys = _keys_of(json.loads(body))
         except (httpx.HTTPError, ValueError, RecursionError, Unauthorized) as exc:
             log.warning("cds.jwks_fetch_failed", error=type(exc).__name__)  # the last good keys stay in use
             return
