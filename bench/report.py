@@ -19,6 +19,8 @@ def _rate(figures: dict[str, Any]) -> str:
     shown = f"{figures['requests_per_second']:,.0f} req/s"
     if "p99_ms" in figures:
         shown += f", p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms"
+    if figures.get("errors"):  # answers that were not 2xx (or never came): such a rate is not a result
+        shown += f", **{figures['errors']:,.0f} errors**"
     return shown
 
 

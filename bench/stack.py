@@ -186,7 +186,8 @@ class Stack:
                 TOH_NOTIFY_TOKEN=NOTIFY_TOKEN,
                 TOH_COALESCE_SECONDS="0",  # the default window (0.2 s) would be part of every latency measured
                 TOH_PUBLIC_BASE_URL=self.api_url,
-                TOH_CDS_ISSUERS=json.dumps({ISSUER: {"jwks": self.keys.jwks}}),
+                # Bound to the bench FHIR server: precomputed cards are served only to an issuer bound to theirs.
+                TOH_CDS_ISSUERS=json.dumps({ISSUER: {"jwks": self.keys.jwks, "fhir_servers": [self.fhir_base]}}),
                 TOH_FHIR_SERVER_ALLOWLIST=json.dumps([self.fhir_base]),
                 TOH_CDS_RATE_LIMIT_PER_MINUTE="0",  # capacity is measured here, not the limiter
                 TOH_NOTIFY_RATE_LIMIT_PER_MINUTE="0",
