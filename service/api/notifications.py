@@ -98,9 +98,10 @@ def _refuse_too_many_events(body: bytes | None, max_events: int) -> None:
             raise ProblemError(413, too_many_events_message(max_events))
 
 
-async def _accept(notification: Notification, redis: Any, publisher: TaskPublisher, settings: Settings) -> JSONResponse:
+async def _accept(
+    notification: Notification, fhir_base: str, redis: Any, publisher: TaskPublisher, settings: Settings
+) -> JSONResponse:
     """Queue, and say what was accepted."""
-    fhir_base = _fhir_base(settings)
     try:
         accepted = await accept_notification(
             notification,
@@ -128,7 +129,7 @@ async def notification(
     request: Request, settings: SettingsDep, redis: RedisDep, publisher: PublisherDep
 ) -> JSONResponse:
     _authenticate(request, settings)
-    _fhir_base(settings)
+    fhir_base = _fhir_base(settings)  # 503 before any parsing when there is nowhere to send the work
     limit = settings.notify_max_events
     body = await _read(request, settings)
     _refuse_too_many_events(body, limit)
@@ -138,7 +139,7 @@ async def notification(
             classic_notification("", None, None) if document is None else parse_notification(document, max_events=limit)
         ),
     )
-    return await _accept(notification, redis, publisher, settings)
+    return await _accept(notification, fhir_base, redis, publisher, settings)
 
 
 @router.api_route(
@@ -159,8 +160,8 @@ async def classic(
     _authenticate(request, settings)
     if not _TYPE.fullmatch(resource_type) or not _ID.fullmatch(resource_id):
         raise ProblemError(400, "The URL must be /fhir/notifications/{ResourceType}/{id}")
-    _fhir_base(settings)
+    fhir_base = _fhir_base(settings)
     notification = await _parse(
         await _read(request, settings), lambda document: classic_notification(resource_type, resource_id, document)
     )
-    return await _accept(notification, redis, publisher, settings)
+    return await _accept(notification, fhir_base, redis, publisher, settings)

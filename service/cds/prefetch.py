@@ -90,8 +90,7 @@ class _Fetcher:
                 body = bytearray()
                 try:
                     async for chunk in response.aiter_bytes():
-                        self.budget.take_bytes(len(chunk), len(body) + len(chunk))
-                        body += chunk
+                        self.budget.add(body, chunk)
                 except BaseException:
                     del body[:]  # a traceback keeps this frame: not its megabytes
                     raise

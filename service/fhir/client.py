@@ -83,8 +83,7 @@ class FhirClient:
                 body = bytearray()
                 try:
                     for chunk in response.iter_bytes():
-                        budget.take_bytes(len(chunk), len(body) + len(chunk))
-                        body += chunk
+                        budget.add(body, chunk)
                 except BaseException:
                     del body[:]  # a traceback keeps this frame: not its megabytes
                     raise

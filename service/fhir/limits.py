@@ -51,14 +51,16 @@ class Budget:
         if content_length is not None and content_length.isdigit() and int(content_length) > self.limits.response_bytes:
             raise TooLarge(f"a response larger than {self.limits.response_bytes} bytes")
 
-    def take_bytes(self, count: int, response_so_far: int) -> None:
-        if response_so_far > self.limits.response_bytes:
+    def add(self, body: bytearray, chunk: bytes) -> None:
+        """Append a chunk of a response to its body, counted against the response's and the record's limits."""
+        if len(body) + len(chunk) > self.limits.response_bytes:
             raise TooLarge(f"a response larger than {self.limits.response_bytes} bytes")
         with self._lock:
-            self.bytes += count
+            self.bytes += len(chunk)
             over = self.bytes > self.limits.record_bytes
         if over:
             raise TooLarge(f"a record larger than {self.limits.record_bytes} bytes")
+        body += chunk
 
     def release(self) -> None:
         """After a large record, the memory it freed goes back to the OS (service/memory.py)."""
