@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from service.errors import ProblemError
 from service.fhir.notifications import Event, Notification
 from service.publisher import Due, DuePatient, Job, TaskPublisher
-from service.screening.fhir import patient_of
+from service.screening.fhir import patient_of, patient_reference, reference_id
 from service.store import FOREIGN_RESOURCES_KEY, due_flag_key, due_flag_seconds, due_key
 
 __all__ = ["SEEN_SECONDS", "SUBSCRIPTIONS_KEY", "Accepted", "accept_notification", "event_key"]
@@ -95,7 +95,8 @@ def _due(publisher: TaskPublisher, fhir_base: str, coalesce_seconds: float, pati
 
 def _names_another_patient(context: tuple[str, ...], patient: str) -> bool:
     """Whether an event's additional-context names a Patient other than the one its focus resource is about."""
-    return any(patient_of({"subject": {"reference": reference}}) not in (None, patient) for reference in context)
+    references = [{"reference": reference} for reference in context]
+    return any(patient_reference(ref) and reference_id(ref) != patient for ref in references)
 
 
 async def accept_notification(

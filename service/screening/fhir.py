@@ -19,6 +19,7 @@ __all__ = [
     "own_resources",
     "parse_datetime",
     "patient_of",
+    "patient_reference",
     "quantity",
     "reference_id",
     "reference_of",
@@ -153,10 +154,15 @@ def patient_of(resource: Mapping[str, Any] | None) -> str | None:
         return resource["id"] if isinstance(resource.get("id"), str) else None
     for field in ("subject", "patient"):
         reference = resource.get(field)
-        target = reference.get("reference") if isinstance(reference, Mapping) else None
-        if isinstance(target, str) and (target.startswith("Patient/") or "/Patient/" in target):
+        if patient_reference(reference):
             return reference_id(reference)
     return None
+
+
+def patient_reference(reference: Any) -> bool:
+    """Whether a Reference points to a Patient (`Patient/123` or an absolute URL of one), not to a Group or else."""
+    target = reference.get("reference") if isinstance(reference, Mapping) else None
+    return isinstance(target, str) and (target.startswith("Patient/") or "/Patient/" in target)
 
 
 def _about_patient(resource: Mapping[str, Any], patient_id: str) -> bool:
