@@ -15,6 +15,7 @@ import redis
 from service.redis_server import RedisServer, free_port
 from service.store import SCREENINGS_KEY, TASK_OUTCOMES_KEY, due_key
 from tests.conftest import service_env, start_sekmet
+from tests.ingest.faulty_fhir import FaultyFhir
 from tests.processes import LISTENING, LoggedProcess
 from workers.due import CLAIM_PREFIX
 
@@ -78,6 +79,20 @@ def pipeline(
         api.wait_for(LISTENING)
         worker.wait_for('"worker.ready"')
         yield Pipeline(fhir, sekmet_base, api_base, env, api, worker, redis)
+
+
+@contextmanager
+def behind_a_proxy(workdir: Path, **settings: str) -> Iterator[tuple[Pipeline, FaultyFhir]]:
+    """The pipeline with its workers reading and writing through a FaultyFhir proxy in front of a sekmet-fhir of its
+    own (the proxy needs sekmet's address, the workers the proxy's); `Pipeline.sekmet` is that upstream."""
+    with ExitStack() as started:
+        sekmet, sekmet_base = start_sekmet(workdir / "upstream")
+        started.callback(sekmet.stop)
+        proxy = FaultyFhir(sekmet_base)
+        started.callback(proxy.close)
+        with pipeline(workdir / "stack", fhir_override=proxy.url, **settings) as running:
+            running.sekmet = sekmet_base
+            yield running, proxy
 
 
 def as_put_transaction(resources: list[dict[str, Any]]) -> str:

@@ -18,25 +18,15 @@ import pytest
 from fixtures.scenarios import SCENARIOS
 from service.fhir.writeback import risk_assessment_id
 from tests.ingest.faulty_fhir import FaultyFhir
-from tests.ingest.pipeline import TOKEN, Pipeline, as_put_transaction, pipeline
+from tests.ingest.pipeline import TOKEN, Pipeline, as_put_transaction, behind_a_proxy
 from tests.processes import descendants
 from tests.waiting import eventually
 
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline, FaultyFhir]]:
-    # The proxy needs sekmet's address, and the workers need the proxy's: start sekmet's stack, then point at it.
-    from tests.conftest import start_sekmet
-
-    sekmet, sekmet_base = start_sekmet(tmp_path_factory.mktemp("recovery") / "upstream")
-    proxy = FaultyFhir(sekmet_base)
-    try:
-        with pipeline(tmp_path_factory.mktemp("recovery-stack"), fhir_override=proxy.url) as running:
-            running.sekmet = sekmet_base
-            yield running, proxy
-    finally:
-        proxy.close()
-        sekmet.stop()
+    with behind_a_proxy(tmp_path_factory.mktemp("recovery")) as running:
+        yield running
 
 
 def load_patient(stack: Pipeline, patient: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import redis
 from service.fhir.writeback import risk_assessment_id
 from service.store import DEAD_LETTERS_KEY, cards_key
 from tests.ingest.faulty_fhir import FaultyFhir
-from tests.ingest.pipeline import TOKEN, Pipeline, pipeline
+from tests.ingest.pipeline import TOKEN, Pipeline, behind_a_proxy
 from tests.ingest.test_recovery import backport_event, load_patient
 from tests.processes import descendants
 from tests.waiting import eventually
@@ -39,21 +39,12 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline, FaultyFhir]]:
-    from tests.conftest import start_sekmet
-
-    sekmet, sekmet_base = start_sekmet(tmp_path_factory.mktemp("faults") / "upstream")
-    proxy = FaultyFhir(sekmet_base)
-    try:
-        # Retries capped at 8 s, so a FHIR server that comes back is noticed within seconds.
-        # Enough retries to outlast the outage: with full jitter, 30 retries capped at 8 s take about 2 minutes.
-        quick = {"TOH_RETRY_BACKOFF_MAX": "8", "TOH_MAX_RETRIES": "30", "TOH_TASK_SOFT_TIME_LIMIT": "10",
-                 "TOH_TASK_TIME_LIMIT": "15", "TOH_VISIBILITY_TIMEOUT": "30"}  # fmt: skip
-        with pipeline(tmp_path_factory.mktemp("faults-stack"), fhir_override=proxy.url, **quick) as running:
-            running.sekmet = sekmet_base
-            yield running, proxy
-    finally:
-        proxy.close()
-        sekmet.stop()
+    # Retries capped at 8 s, so a FHIR server that comes back is noticed within seconds.
+    # Enough retries to outlast the outage: with full jitter, 30 retries capped at 8 s take about 2 minutes.
+    quick = {"TOH_RETRY_BACKOFF_MAX": "8", "TOH_MAX_RETRIES": "30", "TOH_TASK_SOFT_TIME_LIMIT": "10",
+             "TOH_TASK_TIME_LIMIT": "15", "TOH_VISIBILITY_TIMEOUT": "30"}  # fmt: skip
+    with behind_a_proxy(tmp_path_factory.mktemp("faults"), **quick) as running:
+        yield running
 
 
 def store(stack: Pipeline) -> redis.Redis:

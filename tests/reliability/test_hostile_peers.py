@@ -35,7 +35,7 @@ from service.redis_server import RedisServer
 from service.store import cards_key
 from tests.figures import figure
 from tests.ingest.faulty_fhir import FaultyFhir
-from tests.ingest.pipeline import TOKEN, Pipeline, as_put_transaction, pipeline
+from tests.ingest.pipeline import TOKEN, Pipeline, as_put_transaction, behind_a_proxy
 from tests.processes import LoggedProcess
 from tests.reliability.hostile import (
     HostileFhir,
@@ -86,18 +86,9 @@ def diagnostics(response: httpx.Response) -> str:
 def wrong_patient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline, FaultyFhir]]:
     """sekmet-fhir behind a proxy that answers every read and search about `toh-foreign-a` with the answer about
     `toh-foreign-b` (a seed-case patient with TOH): the workers read records through the proxy."""
-    from tests.conftest import start_sekmet
-
-    sekmet, sekmet_base = start_sekmet(tmp_path_factory.mktemp("wrong-patient") / "upstream")
-    proxy = FaultyFhir(sekmet_base)
-    proxy.rewrite = lambda method, path: path.replace("toh-foreign-a", "toh-foreign-b") if method == "GET" else path
-    try:
-        with pipeline(tmp_path_factory.mktemp("wrong-patient-stack"), fhir_override=proxy.url) as running:
-            running.sekmet = sekmet_base
-            yield running, proxy
-    finally:
-        proxy.close()
-        sekmet.stop()
+    with behind_a_proxy(tmp_path_factory.mktemp("wrong-patient")) as (running, proxy):
+        proxy.rewrite = lambda method, path: path.replace("toh-foreign-a", "toh-foreign-b") if method == "GET" else path
+        yield running, proxy
 
 
 def seed_record(patient: str) -> list[dict[str, Any]]:
