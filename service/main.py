@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
-from service.api import cds, health, notifications
+from service.api import cds, evidence, health, notifications
 from service.api.health import readiness_round
 from service.cds.auth import JwtVerifier
 from service.errors import install_error_handlers
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(cds.router)
+    app.include_router(evidence.router)
     app.include_router(notifications.router)
     return app
 

@@ -20,7 +20,15 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-__all__ = ["CDS_RESPONSES", "FEEDBACK", "REQUESTS", "REQUEST_LATENCY", "QueueFigures", "render_metrics"]
+__all__ = [
+    "CARDS_SUPPRESSED",
+    "CDS_RESPONSES",
+    "FEEDBACK",
+    "REQUESTS",
+    "REQUEST_LATENCY",
+    "QueueFigures",
+    "render_metrics",
+]
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series only add noise here
 
@@ -37,6 +45,9 @@ CDS_RESPONSES = Counter(
 )
 FEEDBACK = Counter(
     "toh_cds_feedback", "CDS Hooks feedback items stored, by service and outcome.", ["service", "outcome"]
+)
+CARDS_SUPPRESSED = Counter(
+    "toh_cds_cards_suppressed", "Cards not shown again after an override, by override reason.", ["reason"]
 )
 
 

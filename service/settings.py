@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     card_cache_max_age_seconds: int = Field(
         default=21_600, ge=0, description="Precomputed cards older than this are recomputed inline."
     )
+    card_snooze_days: int = Field(
+        default=30, ge=0, description="A card overridden for a patient is not shown again for the same data this long."
+    )
 
     @field_validator("fhir_base_url", "public_base_url")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any
 
 __all__ = [
     "DEAD_LETTERS_KEY",
+    "EVIDENCE_SECONDS",
     "FEEDBACK_STREAM",
     "FOREIGN_RESOURCES_KEY",
     "RECORD_FEEDBACK",
@@ -19,8 +20,10 @@ __all__ = [
     "due_flag_key",
     "due_flag_seconds",
     "due_key",
+    "evidence_key",
     "fresh_cards",
     "server_digest",
+    "snooze_key",
     "task_outcome_field",
 ]
 
@@ -54,6 +57,20 @@ def task_outcome_field(task: str, outcome: str) -> str:
 def server_digest(fhir_base: str) -> str:
     """A FHIR server's part of a key: the same server with or without a trailing slash is one server."""
     return hashlib.sha256(fhir_base.rstrip("/").encode()).hexdigest()[:16]
+
+
+EVIDENCE_SECONDS = 30 * 86400  # as long as a card can be snoozed: its link works while it can be shown
+
+
+def evidence_key(card_uuid: str) -> str:
+    """A card's evidence trail (JSON), behind the card's evidence link."""
+    return f"toh:evidence:{card_uuid}"
+
+
+def snooze_key(card_uuid: str) -> str:
+    """Set when a card was overridden; its value is the override reason. A card's uuid names its patient, topic and
+    data, so new data is a new card, shown again."""
+    return f"toh:snooze:{card_uuid}"
 
 
 def cards_key(fhir_base: str, patient_id: str) -> str:

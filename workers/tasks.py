@@ -22,7 +22,7 @@ import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from service.cds.cards import cards
+from service.cds.cards import cards, evidence_trails
 from service.fhir.client import FhirClient, FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
@@ -32,11 +32,13 @@ from service.screening.fhir import own_resources, patient_of
 from service.settings import get_settings
 from service.store import (
     DEAD_LETTERS_KEY,
+    EVIDENCE_SECONDS,
     FOREIGN_RESOURCES_KEY,
     SCREENINGS_KEY,
     cards_entry,
     cards_key,
     due_flag_seconds,
+    evidence_key,
 )
 from workers import due, write_lock
 from workers.celery_app import app
@@ -137,13 +139,15 @@ def _screen(store: redis.Redis, fhir_base: str, patient_id: str) -> list[str]:
         log.warning("screening.foreign_resources_dropped", dropped=foreign)
         store.hincrby(FOREIGN_RESOURCES_KEY, "worker", foreign)
     assessment = screen(record, now, _settings.screening)
-    rendered = cards(assessment.outcomes, patient_id)
+    rendered = cards(assessment.outcomes, patient_id, _settings.public_base_url)
     digest = _digest(rendered)
     written_key = f"toh:written:{key}"
     with store.pipeline(transaction=False) as pipe:
         pipe.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, fingerprint=digest))
         pipe.get(written_key)
         pipe.hincrby(SCREENINGS_KEY, "screened", 1)
+        for card_uuid, trail in evidence_trails(assessment.outcomes, patient_id).items():
+            pipe.set(evidence_key(card_uuid), trail, ex=EVIDENCE_SECONDS)
         written = cast(bytes | None, pipe.execute()[1])
     has_toh = any(topic in TOH_TOPICS for topic in assessment.topics)
     if (written or b"").decode() != digest and (has_toh or written is not None):

@@ -78,5 +78,6 @@ async def feedback(service_id: str, request: Request, settings: SettingsDep, red
     _service(service_id)
     await _authenticate(request, settings, f"/cds-services/{service_id}/feedback")
     batch = parse_feedback(await read_json_body(request, settings.cds_max_body_bytes))
-    stored, duplicates = await store_feedback(redis, service_id, batch, datetime.now(UTC))
+    snooze = settings.card_snooze_days * 86400
+    stored, duplicates = await store_feedback(redis, service_id, batch, datetime.now(UTC), snooze)
     return JSONResponse({"stored": stored, "duplicates": duplicates})

@@ -8,6 +8,7 @@ Optional fields are omitted rather than empty, as the specification requires.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -15,7 +16,18 @@ from typing import Any
 from service.screening import RULES_VERSION, Outcome, ProposedOrder
 from service.screening.citations import CITATIONS
 
-__all__ = ["CARD_TOPIC_SYSTEM", "TOPIC_DISPLAYS", "card", "cards", "fingerprint"]
+__all__ = [
+    "CARD_TOPIC_SYSTEM",
+    "OVERRIDE_REASONS",
+    "OVERRIDE_SYSTEM",
+    "TOPIC_DISPLAYS",
+    "card",
+    "cards",
+    "evidence_trail",
+    "evidence_trails",
+    "fingerprint",
+    "uuid_of",
+]
 
 CARD_TOPIC_SYSTEM = "urn:toh-cds:card-type"
 OVERRIDE_SYSTEM = "urn:toh-cds:override-reason"
@@ -33,8 +45,9 @@ TOPIC_DISPLAYS = {
     "red-flag-neoplasm": "Red flag: neoplasm",
     "red-flag-trauma": "Red flag: trauma",
     "dxa-interpretation": "DXA interpretation before menopause",
+    "plo-consider": "Consider pregnancy- or lactation-associated osteoporosis",
 }
-_OVERRIDES = {
+OVERRIDE_REASONS = {
     "already-imaged": "MRI already done or scheduled",
     "not-hip-pain": "Pain is not from the hip",
     "alternative-diagnosis": "Another diagnosis explains the findings",
@@ -49,6 +62,7 @@ _OVERRIDES_BY_TOPIC = {
     "imaging-safety": ("clinically-necessary", "already-imaged", "patient-declined"),
     "antiresorptive-caution": ("specialist-decision", "clinically-necessary"),
     "dxa-interpretation": ("already-addressed",),
+    "plo-consider": ("already-addressed", "alternative-diagnosis", "patient-declined"),
 }
 _RED_FLAG_OVERRIDES = ("already-addressed", "alternative-diagnosis")
 
@@ -61,32 +75,34 @@ def fingerprint(outcome: Outcome) -> str:
 
 
 def _detail(outcome: Outcome) -> str:
-    citations = outcome.citations
+    """What to do first, then why in plain words, then the sources (clinical.md 2.7, "Cards as a clinician reads
+    them"). Rule ids and resource references stay in the evidence trail, out of clinician text."""
+    shown = outcome.recommendations[:5]
+    # The sources of what the card recommends; the rules' own sources are in the evidence trail.
+    citations = list(dict.fromkeys(key for rec in shown for key in rec.citations)) or list(outcome.citations[:3])
     number = {key: index for index, key in enumerate(citations, start=1)}
 
     def refs(keys: Iterable[str]) -> str:
         marks = "".join(f"[{number[key]}]" for key in keys if key in number)
         return f" {marks}" if marks else ""
 
-    lines = ["**Why this card**" + (f" (priority: {outcome.priority})" if outcome.priority else "")]
-    shown: set[str] = set()
-    for hit in outcome.hits:
-        fresh = [item for item in hit.evidence if item.reference + item.description not in shown]
-        again = sorted({item.reference for item in hit.evidence if item not in fresh})
-        also = f" (also: {', '.join(f'`{ref}`' for ref in again)})" if again else ""
-        lines.append(f"- **{hit.rule}** {hit.label}{refs(hit.citations)}{also}")
-        lines.extend(f"  - {item.description} (`{item.reference}`)" for item in fresh)
-        shown.update(item.reference + item.description for item in fresh)
+    lines = ["**What to do**"]
+    lines += [f"{i}. {rec.text}{refs(rec.citations)}" for i, rec in enumerate(shown, start=1)]
     if outcome.notes:
-        lines += ["", "**Notes**", *(f"- {note}" for note in outcome.notes)]
-    lines += ["", "**Recommended**"]
-    lines += [f"{i}. {rec.text}{refs(rec.citations)}" for i, rec in enumerate(outcome.recommendations, start=1)]
+        lines += ["", *(f"**Note:** {note}" for note in outcome.notes)]
+    if outcome.reasons:
+        lines += ["", "**Why**", *(f"- {reason}" for reason in outcome.reasons)]
     for order in outcome.orders:
-        instead = f", instead of the draft `{order.replaces}`" if order.replaces else ""
-        lines += ["", f"**Suggested order**: {order.display} (LOINC {order.loinc}){instead}."]
-    lines += ["", "**Sources**"]
-    lines += [f"{number[key]}. [{CITATIONS[key].text}]({CITATIONS[key].url})" for key in citations]
-    lines += ["", f"_toh-cds rules {RULES_VERSION}. Decision support only: clinical judgement prevails._"]
+        instead = ", replacing the drafted order" if order.replaces else ""
+        lines += ["", f"**Suggested order:** {order.display} (LOINC {order.loinc}){instead}."]
+    sources = [
+        f"[{number[key]}] [{CITATIONS[key].short}]({CITATIONS[key].url})"
+        if CITATIONS[key].url
+        else f"[{number[key]}] {CITATIONS[key].short}"
+        for key in citations
+    ]
+    lines += ["", "**Sources** " + " · ".join(sources)]
+    lines += ["", f"_toh-cds rules {RULES_VERSION} · decision support only._"]
     return "\n".join(lines)
 
 
@@ -99,20 +115,10 @@ def _service_request(order: ProposedOrder, patient_id: str | None) -> dict[str, 
             "coding": [{"system": "http://loinc.org", "code": order.loinc, "display": order.display}],
             "text": order.display,
         },
-        "reasonCode": [
-            {
-                "coding": [
-                    {
-                        "system": "http://snomed.info/sct",
-                        "code": "240159007",
-                        "display": "Transient osteoporosis of hip",
-                    }
-                ],
-                "text": "Suspected transient osteoporosis of the hip",
-            }
-        ],
         "note": [{"text": "Without contrast: avoid gadolinium in pregnancy (ACOG Committee Opinion 723)."}],
     }
+    if order.reasons:  # the pain that justifies the MRI, not a "suspected TOH" code (clinical.md 2.7)
+        resource["reasonReference"] = [{"reference": reference} for reference in order.reasons]
     if patient_id:
         resource["subject"] = {"reference": f"Patient/{patient_id}"}
     return resource
@@ -154,20 +160,53 @@ def _suggestions(outcome: Outcome, card_uuid: str, patient_id: str | None) -> li
     return suggestions
 
 
-def card(outcome: Outcome, patient_id: str | None) -> dict[str, Any]:
-    """One CDS Hooks card for one outcome."""
-    card_uuid = str(uuid.uuid5(_NAMESPACE, f"{patient_id}|{outcome.topic}|{fingerprint(outcome)}"))
-    primary = next(iter(outcome.citations), "soares2024")
+def uuid_of(outcome: Outcome, patient_id: str | None) -> str:
+    """Stable for the same patient, topic and data: feedback, snoozes and evidence trails refer to it."""
+    return str(uuid.uuid5(_NAMESPACE, f"{patient_id}|{outcome.topic}|{fingerprint(outcome)}"))
+
+
+def evidence_trail(outcome: Outcome, patient_id: str | None) -> dict[str, Any]:
+    """Every rule behind a card and every resource behind each rule: what the card's evidence link shows. Codes and
+    dates only, never names or identifiers (Evidence.description)."""
+    return {
+        "card": uuid_of(outcome, patient_id),
+        "topic": outcome.topic,
+        "rulesVersion": RULES_VERSION,
+        "patient": f"Patient/{patient_id}" if patient_id else None,
+        "rules": [
+            {
+                "rule": hit.rule,
+                "label": hit.label,
+                "evidence": [
+                    {
+                        "reference": e.reference,
+                        "description": e.description,
+                        "date": e.date.isoformat() if e.date else None,
+                    }
+                    for e in hit.evidence
+                ],
+                "sources": [CITATIONS[key].url or CITATIONS[key].text for key in hit.citations],
+            }
+            for hit in outcome.hits
+        ],
+    }
+
+
+def card(outcome: Outcome, patient_id: str | None, evidence_base: str | None = None) -> dict[str, Any]:
+    """One CDS Hooks card for one outcome; with `evidence_base` (this service's public URL), a link to its evidence
+    trail (stored by `evidence_trail`, served by GET /evidence/{uuid})."""
+    card_uuid = uuid_of(outcome, patient_id)
+    linked = [key for key in outcome.citations if CITATIONS[key].url]
+    source: dict[str, Any] = {"label": SOURCE_LABEL}
+    if linked:
+        source["url"] = CITATIONS[linked[0]].url
+    source["topic"] = {"system": CARD_TOPIC_SYSTEM, "code": outcome.topic, "display": TOPIC_DISPLAYS[outcome.topic]}
     rendered: dict[str, Any] = {
         "uuid": card_uuid,
         "summary": outcome.summary,
         "detail": _detail(outcome),
         "indicator": outcome.indicator,
-        "source": {
-            "label": SOURCE_LABEL,
-            "url": CITATIONS[primary].url,
-            "topic": {"system": CARD_TOPIC_SYSTEM, "code": outcome.topic, "display": TOPIC_DISPLAYS[outcome.topic]},
-        },
+        "source": source,
     }
     suggestions = _suggestions(outcome, card_uuid, patient_id)
     if suggestions:
@@ -175,13 +214,23 @@ def card(outcome: Outcome, patient_id: str | None) -> dict[str, Any]:
         rendered["selectionBehavior"] = "at-most-one"
     reasons = _OVERRIDES_BY_TOPIC.get(outcome.topic, _RED_FLAG_OVERRIDES)
     rendered["overrideReasons"] = [
-        {"system": OVERRIDE_SYSTEM, "code": code, "display": _OVERRIDES[code]} for code in reasons
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": OVERRIDE_REASONS[code]} for code in reasons
     ]
-    rendered["links"] = [
-        {"label": CITATIONS[key].short, "url": CITATIONS[key].url, "type": "absolute"} for key in outcome.citations[:3]
-    ]
+    links = [{"label": CITATIONS[key].short, "url": CITATIONS[key].url, "type": "absolute"} for key in linked[:3]]
+    if evidence_base:
+        url = f"{evidence_base}/evidence/{card_uuid}"
+        links.append({"label": "The evidence behind this card (JSON)", "url": url, "type": "absolute"})
+    if links:
+        rendered["links"] = links
     return rendered
 
 
-def cards(outcomes: Iterable[Outcome], patient_id: str | None) -> list[dict[str, Any]]:
-    return [card(outcome, patient_id) for outcome in outcomes]
+def cards(
+    outcomes: Iterable[Outcome], patient_id: str | None, evidence_base: str | None = None
+) -> list[dict[str, Any]]:
+    return [card(outcome, patient_id, evidence_base) for outcome in outcomes]
+
+
+def evidence_trails(outcomes: Iterable[Outcome], patient_id: str | None) -> dict[str, str]:
+    """Card uuid -> its evidence trail as JSON, for the store."""
+    return {uuid_of(o, patient_id): json.dumps(evidence_trail(o, patient_id)) for o in outcomes}

@@ -11,9 +11,10 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from redis.exceptions import RedisError
 
+from service.cds.cards import OVERRIDE_SYSTEM
 from service.errors import ProblemError, validation_messages
 from service.metrics import FEEDBACK
-from service.store import FEEDBACK_SEEN_SECONDS, FEEDBACK_STREAM, RECORD_FEEDBACK
+from service.store import FEEDBACK_SEEN_SECONDS, FEEDBACK_STREAM, RECORD_FEEDBACK, snooze_key
 
 __all__ = ["FeedbackBatch", "store_feedback"]
 
@@ -90,10 +91,16 @@ def _fields(service_id: str, item: _Feedback, received: datetime) -> dict[str, s
     return fields
 
 
+def _snooze_reason(item: _Feedback) -> str:
+    reason = item.overrideReason.reason if item.overrideReason is not None else None
+    return reason.code if reason is not None and reason.system == OVERRIDE_SYSTEM else "overridden"
+
+
 async def store_feedback(
-    redis: aioredis.Redis, service_id: str, batch: FeedbackBatch, received: datetime
+    redis: aioredis.Redis, service_id: str, batch: FeedbackBatch, received: datetime, snooze_seconds: int = 0
 ) -> tuple[int, int]:
-    """(stored, duplicates): each distinct item is appended once to the feedback stream."""
+    """(stored, duplicates): each distinct item is appended once to the feedback stream. An override also snoozes
+    its card for `snooze_seconds` (the hooks decide which cards may be silenced: never a red flag)."""
     stored = duplicates = 0
     script = redis.register_script(RECORD_FEEDBACK)
     try:
@@ -109,6 +116,8 @@ async def store_feedback(
                 FEEDBACK.labels(service_id, item.outcome).inc()
             else:
                 duplicates += 1
+            if item.outcome == "overridden" and snooze_seconds > 0:
+                await redis.set(snooze_key(item.card), _snooze_reason(item), ex=snooze_seconds)
     except RedisError:
         raise ProblemError(503, "Feedback cannot be stored now: Redis is unavailable; please retry") from None
     return stored, duplicates

@@ -14,16 +14,16 @@ import structlog
 from redis.exceptions import RedisError
 
 from service.cds.auth import Claims
-from service.cds.cards import cards
+from service.cds.cards import OVERRIDE_REASONS, cards, evidence_trails
 from service.cds.prefetch import Record, gather_record
 from service.cds.request import HookRequest
 from service.cds.services import CdsService
 from service.errors import ProblemError
 from service.fhir.limits import RecordLimits
-from service.metrics import CDS_RESPONSES
+from service.metrics import CARDS_SUPPRESSED, CDS_RESPONSES
 from service.screening import RULES_VERSION, screen_orders
 from service.settings import Settings
-from service.store import FOREIGN_RESOURCES_KEY, cards_key, fresh_cards
+from service.store import EVIDENCE_SECONDS, FOREIGN_RESOURCES_KEY, cards_key, evidence_key, fresh_cards, snooze_key
 
 __all__ = ["answer_hook"]
 
@@ -52,6 +52,38 @@ def _may_read_precomputed(caller: Claims | None, fhir_base: str) -> bool:
     """Precomputed cards skip every check that the caller may see this patient, so they are served only to an issuer
     bound to the FHIR server they came from (one issuer per EHR). With authentication off, anyone is trusted."""
     return caller is None or fhir_base.rstrip("/") in caller.fhir_servers
+
+
+def _may_be_silenced(card: dict[str, Any]) -> bool:
+    """An override never silences a red flag or a critical card (clinical.md 2.7)."""
+    topic = card.get("source", {}).get("topic", {}).get("code", "")
+    return card.get("indicator") != "critical" and not str(topic).startswith("red-flag-")
+
+
+async def _without_snoozed(redis: aioredis.Redis, cards: list[Any], trails: dict[str, str] | None = None) -> list[Any]:
+    """The cards less those overridden for the same patient and data within TOH_CARD_SNOOZE_DAYS. New cards'
+    evidence trails (`trails`) are stored in the same round trip."""
+    candidates = [card for card in cards if isinstance(card, dict) and _may_be_silenced(card)]
+    if not candidates and not trails:
+        return cards
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for card_uuid, trail in (trails or {}).items():
+                pipe.set(evidence_key(card_uuid), trail, ex=EVIDENCE_SECONDS)
+            if candidates:
+                pipe.mget([snooze_key(str(card.get("uuid"))) for card in candidates])
+            results = await pipe.execute()
+        reasons = results[-1] if candidates else []
+    except RedisError:
+        log.warning("cds.snooze_unavailable")
+        return cards  # showing a card again is safer than failing the hook; its evidence link answers 404
+    snoozed: set[int] = set()
+    for card, reason in zip(candidates, reasons, strict=True):
+        if reason is not None:
+            snoozed.add(id(card))
+            code = reason.decode() if isinstance(reason, bytes) else str(reason)
+            CARDS_SUPPRESSED.labels(code if code in OVERRIDE_REASONS else "overridden").inc()
+    return [card for card in cards if id(card) not in snoozed]
 
 
 async def _record(hook_request: HookRequest, settings: Settings, http: httpx.AsyncClient) -> Record:
@@ -86,11 +118,13 @@ async def answer_hook(
         cached = await _precomputed(redis, fhir_base, hook_request.patient_id, now, settings)
         if cached is not None:
             CDS_RESPONSES.labels(service.id, "precomputed").inc()
-            return {"cards": cached}
+            return {"cards": await _without_snoozed(redis, cached)}
     record = await _record(hook_request, settings, http)
     if record.foreign:
         await _count_foreign(redis, record.foreign)
     assessment, order_outcomes = screen_orders(record.resources, hook_request.draft_orders, now, settings.screening)
     CDS_RESPONSES.labels(service.id, "fetched" if record.fetched else "prefetch").inc()
     log.info("cds.answered", service=service.id, topics=assessment.topics, fetched=record.fetched)
-    return {"cards": cards((*assessment.outcomes, *order_outcomes), hook_request.patient_id)}
+    outcomes = (*assessment.outcomes, *order_outcomes)
+    rendered = cards(outcomes, hook_request.patient_id, settings.public_base_url)
+    return {"cards": await _without_snoozed(redis, rendered, evidence_trails(outcomes, hook_request.patient_id))}

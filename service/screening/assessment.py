@@ -15,7 +15,7 @@ Indicator = Literal["info", "warning", "critical"]
 
 @dataclass(frozen=True)
 class RuleHit:
-    rule: str  # P0-P4, T1-T3, S1-S8, R1-R6, F, C, D
+    rule: str  # P0-P4, T1-T3, S1-S8, R1-R6, F, G, C, D: for the evidence trail, never for clinician text
     label: str
     evidence: tuple[Evidence, ...] = ()
     citations: tuple[str, ...] = ()
@@ -34,6 +34,7 @@ class ProposedOrder:
     loinc: str
     display: str
     replaces: str | None = None
+    reasons: tuple[str, ...] = ()  # references of the Conditions that justify it (ServiceRequest.reasonReference)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Outcome:
     notes: tuple[str, ...] = ()
     orders: tuple[ProposedOrder, ...] = ()
     withdrawals: tuple[str, ...] = ()  # draft orders ("MedicationRequest/7") a card suggests removing
+    reasons: tuple[str, ...] = ()  # why, in plain words with dates and ages, for the clinician
 
     @property
     def evidence(self) -> tuple[Evidence, ...]:

@@ -1,132 +1,162 @@
-"""The literature behind each rule and recommendation (clinical.md section 2). Links are DOIs or PubMed ids where
-the source gave one, else a PubMed search for the citation: never an identifier we could not check."""
+"""The literature behind each rule and recommendation (clinical.md sections 2.1 and 2.7).
+
+Every link is a DOI or a PubMed id (clinical.md 2.7, "Citations resolve"): from the clinical brief, or confirmed with
+the search tool (Kovacs 2014, Kovacs 2025, Kovacs & Ralston 2015, Carsote 2023, ANZJOG 1997, Thanasa 2024). A source
+whose identifier could not be confirmed keeps its text citation and no link (`url` None): `UNVERIFIED` lists them,
+and so does the README.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote_plus
 
-__all__ = ["CITATIONS", "Citation"]
+__all__ = ["CITATIONS", "UNVERIFIED", "Citation"]
 
 
 @dataclass(frozen=True)
 class Citation:
     key: str
-    short: str  # a link label
-    text: str
-    url: str
+    short: str  # a link label: first author and year
+    text: str  # authors, title, journal, year
+    url: str | None  # https://doi.org/... or https://pubmed.ncbi.nlm.nih.gov/<PMID>/, None when unverified
 
 
-def _search(terms: str) -> str:
-    return f"https://pubmed.ncbi.nlm.nih.gov/?term={quote_plus(terms)}"
+def _doi(doi: str) -> str:
+    return f"https://doi.org/{doi}"
+
+
+def _pmid(pmid: str) -> str:
+    return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 
 
 CITATIONS: dict[str, Citation] = {
     c.key: c
     for c in (
         Citation(
-            "soares2024",
-            "Soares et al., Images in Rheumatology 2024",
-            "Soares et al. Bilateral transient osteoporosis of the hip: a neglected cause of hip pain during "
-            "pregnancy. Images in Rheumatology, 2024 (the index case).",
-            _search("Bilateral transient osteoporosis of the hip neglected cause of hip pain during pregnancy"),
-        ),
-        Citation(
             "asadipooya2017",
-            "Asadipooya et al., Osteoporos Int 2017",
-            "Asadipooya K et al. Transient osteoporosis of the hip. Osteoporos Int 2017;28:1805-16.",
-            "https://doi.org/10.1007/s00198-017-3952-0",
-        ),
-        Citation(
-            "radiopaedia",
-            "Radiopaedia: transient osteoporosis of the hip",
-            "Radiopaedia: Transient osteoporosis of the hip.",
-            "https://radiopaedia.org/articles/transient-osteoporosis-of-the-hip",
+            "Asadipooya et al. 2017",
+            "Asadipooya K, Graves L, Greene LW. Transient osteoporosis of the hip: review of the literature. "
+            "Osteoporos Int 2017;28:1805-16.",
+            _doi("10.1007/s00198-017-3952-0"),
         ),
         Citation(
             "acog723",
-            "ACOG Committee Opinion 723 (2017)",
-            "ACOG Committee Opinion 723 (2017): diagnostic imaging during pregnancy and lactation.",
-            "https://pubmed.ncbi.nlm.nih.gov/28937575/",
+            "ACOG 723",
+            "ACOG Committee Opinion No. 723: Guidelines for diagnostic imaging during pregnancy and lactation. "
+            "Obstet Gynecol 2017.",
+            _pmid("28937575"),
         ),
         Citation(
             "iscd2005",
-            "ISCD Official Positions 2005",
-            "ISCD 2005 Official Positions: use Z-scores in premenopausal women.",
-            "https://pubmed.ncbi.nlm.nih.gov/16731428/",
+            "ISCD 2005",
+            "Writing Group for the ISCD Position Development Conference. Official Positions of the International "
+            "Society for Clinical Densitometry. J Clin Densitom 2005.",
+            _pmid("16731428"),
         ),
         Citation(
             "archosteoporos2017",
-            "Arch Osteoporos 2017: fracture in pregnancy TOH",
-            "Fracture in pregnancy-associated TOH, case-control study (12.1% hip fracture). Arch Osteoporos 2017.",
-            "https://doi.org/10.1007/s11657-017-0310-y",
+            "Arch Osteoporos 2017",
+            "Risk factors for fracture in pregnancy-associated transient osteoporosis of the hip (case-control "
+            "study). Arch Osteoporos 2017.",
+            _doi("10.1007/s11657-017-0310-y"),
         ),
         Citation(
             "wright2021",
-            "Wright et al., BMJ Case Rep 2021",
-            "Wright EV et al. Bilateral femoral neck fractures at 34 weeks. BMJ Case Rep 2021;14:e238659.",
-            "https://pubmed.ncbi.nlm.nih.gov/33649039/",
+            "Wright et al. 2021",
+            "Wright EV et al. Bilateral femoral neck fractures in pregnancy. BMJ Case Rep 2021;14:e238659.",
+            _pmid("33649039"),
         ),
         Citation(
             "aldourobi2021",
-            "Al-Dourobi et al., BMJ Case Rep 2021",
+            "Al-Dourobi et al. 2021",
             "Al-Dourobi K et al. Postpartum subcapital femoral neck fracture. BMJ Case Rep 2021.",
-            "https://doi.org/10.1136/bcr-2020-238477",
+            _doi("10.1136/bcr-2020-238477"),
         ),
         Citation(
             "anzjog1997",
-            "Aust N Z J Obstet Gynaecol 1997",
-            "Transient osteoporosis of pregnancy: average course 6 months. Aust N Z J Obstet Gynaecol 1997;37:261-6.",
-            "https://pubmed.ncbi.nlm.nih.gov/9325501/",
-        ),
-        Citation(
-            "galanis2023",
-            "Galanis et al., Medicine 2023",
-            "Galanis A et al. Management of transient osteoporosis of the hip. Medicine 2023;102:e35475.",
-            _search("Galanis transient osteoporosis hip Medicine 2023 e35475"),
-        ),
-        Citation(
-            "vassalou2019",
-            "Vassalou et al., Semin Musculoskelet Radiol 2019",
-            "Vassalou EE et al. MRI of bone marrow oedema of the hip. Semin Musculoskelet Radiol 2019;23:276-88.",
-            _search("Vassalou Semin Musculoskelet Radiol 2019 23 276"),
-        ),
-        Citation(
-            "radiolmed1995",
-            "Radiol Med 1995: differential diagnosis",
-            "Transient osteoporosis of the hip: differential diagnosis. Radiol Med 1995;90:187-93.",
-            _search("transient osteoporosis hip Radiol Med 1995 90 187"),
+            "ANZJOG 1997",
+            "Transient osteoporosis of the hip in pregnancy. Aust N Z J Obstet Gynaecol 1997;37:261-6.",
+            _doi("10.1111/j.1479-828x.1997.tb02405.x"),
         ),
         Citation(
             "kovacs2014",
-            "Kovacs, Curr Opin Endocrinol Diabetes Obes 2014",
-            "Kovacs CS. Osteoporosis presenting in pregnancy, puerperium and lactation. Curr Opin Endocrinol "
+            "Kovacs 2014",
+            "Kovacs CS. Osteoporosis presenting in pregnancy, puerperium, and lactation. Curr Opin Endocrinol "
             "Diabetes Obes 2014;21:468-75.",
-            _search("Kovacs Curr Opin Endocrinol Diabetes Obes 2014 21 468"),
+            _doi("10.1097/MED.0000000000000102"),
         ),
         Citation(
             "kovacs2025",
-            "Kovacs, J Endocr Soc 2025",
-            "Kovacs CS. Pregnancy- and lactation-associated osteoporosis, mini-review. J Endocr Soc 2025.",
-            _search("Kovacs pregnancy lactation osteoporosis J Endocr Soc 2025"),
+            "Kovacs 2025",
+            "Kovacs CS. Pregnancy and lactation associated bone fragility. J Endocr Soc 2025;9:bvaf126.",
+            _doi("10.1210/jendso/bvaf126"),
         ),
         Citation(
-            "prolia",
-            "Prolia (denosumab) prescribing information",
-            "Prolia (denosumab) prescribing information: contraindicated in pregnancy.",
-            _search("denosumab pregnancy contraindication"),
-        ),
-        Citation(
-            "thanasa2024",
-            "Thanasa et al., Cureus 2024",
-            "Thanasa E et al. Bilateral transient osteoporosis of the hip in pregnancy. Cureus 2024.",
-            "https://doi.org/10.7759/cureus.63509",
+            "kovacs_ralston2015",
+            "Kovacs & Ralston 2015",
+            "Kovacs CS, Ralston SH. Presentation and management of osteoporosis presenting in association with "
+            "pregnancy or lactation. Osteoporos Int 2015;26:2223-41.",
+            _doi("10.1007/s00198-015-3149-3"),
         ),
         Citation(
             "carsote2023",
-            "Carsote et al., Diagnostics 2023",
-            "Carsote M et al. Pregnancy- and lactation-associated osteoporosis. Diagnostics 2023;13:1615.",
-            _search("Carsote Diagnostics 2023 13 1615"),
+            "Carsote et al. 2023",
+            "Carsote M et al. Bridging the gap: pregnancy- and lactation-associated osteoporosis. Diagnostics "
+            "2023;13:1615.",
+            _doi("10.3390/diagnostics13091615"),
+        ),
+        Citation(
+            "thanasa2024",
+            "Thanasa et al. 2024",
+            "Thanasa E et al. A case of bilateral transient pregnancy-related osteoporosis of the hip diagnosed late "
+            "during the lactation period. Cureus 2024.",
+            _doi("10.7759/cureus.63509"),
+        ),
+        # Not confirmed with the search tool: text only, no link.
+        Citation(
+            "soares2024",
+            "Soares et al. 2024",
+            "Soares et al. Bilateral transient osteoporosis of the hip: a neglected cause of hip pain during "
+            "pregnancy. Images in Rheumatology, 2024.",
+            None,
+        ),
+        Citation(
+            "galanis2023",
+            "Galanis et al. 2023",
+            "Galanis A et al. The correlation between transient osteoporosis of the hip and pregnancy: a review. "
+            "Medicine 2023;102:e35475.",
+            None,
+        ),
+        Citation(
+            "vassalou2019",
+            "Vassalou et al. 2019",
+            "Vassalou EE et al. Bone marrow oedema of the hip on MRI. Semin Musculoskelet Radiol 2019;23:276-88.",
+            None,
+        ),
+        Citation(
+            "radiolmed1995",
+            "Radiol Med 1995",
+            "Transient osteoporosis of the hip: differential diagnosis. Radiol Med 1995;90:187-93.",
+            None,
+        ),
+        Citation(
+            "radiopaedia",
+            "Radiopaedia",
+            "Radiopaedia: Transient osteoporosis of the hip (reference article).",
+            None,
+        ),
+        Citation(
+            "prolia",
+            "Prolia label",
+            "Prolia (denosumab) prescribing information: contraindicated in pregnancy.",
+            None,
+        ),
+        Citation(
+            "scioscia2023",
+            "Scioscia & Zanchetta 2023",
+            "Scioscia MF, Zanchetta MB. Recent insights into pregnancy and lactation-associated osteoporosis. 2023.",
+            None,
         ),
     )
 }
+UNVERIFIED = tuple(key for key, citation in CITATIONS.items() if citation.url is None)

@@ -21,6 +21,8 @@ class ScreeningConfig:
     acute_lookback_days: int = 14  # R1: fever, CRP and WBC count when this recent
     gestational_age_recent_days: int = 28  # P1: a GA observation counts this long
     dxa_lookback_days: int = 90  # F: a DXA result this recent gets its interpretation card
+    recent_findings_days: int = 90  # B: an MRI older than this turns the card to follow-up
+    postpartum_crp_days: int = 7  # R1: CRP alone is no red flag this soon after delivery
     toh_card_max_months: int = 12  # A/B close after this long from onset
     age_min: int = 15  # P4
     age_max: int = 50  # P4

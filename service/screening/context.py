@@ -21,22 +21,28 @@ from service.screening.fhir import (
     status_of,
     text_of,
 )
+from service.screening.medications import medication_concepts, recognise
+from service.screening.obstetric_codes import obstetric_phase
 from service.screening.report_text import findings_in
 from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet, classify, dxa_codes, value_set
 
 __all__ = ["Dxa", "Evidence", "Imaging", "ImagingReport", "Measurement", "Pain", "PatientContext", "build_context"]
 
 Side = Literal["left", "right", "bilateral"]
-Region = Literal["hip", "groin", "pelvic"]
+Region = Literal["hip", "groin", "pelvic", "back"]
 _SIDE_DIGIT: dict[str, Side] = {"1": "right", "2": "left"}
 _PELVIC_SIDE_DIGIT: dict[str, Side] = {"1": "right", "2": "left", "3": "bilateral"}
 _PAIN_SETS: tuple[tuple[Region, str, str], ...] = (
     ("hip", "hip_pain", "Hip pain"),
     ("groin", "groin_pain", "Groin pain"),
     ("pelvic", "pelvic_pain", "Pelvic pain"),
+    ("back", "back_pain", "Back pain"),
 )
+SPCU = "http://hl7.org/fhir/StructureDefinition/patient-sexParameterForClinicalUse"
+_SPCU_SEX = {"female-typical": "female", "male-typical": "male"}
 PREGNANCY_DAYS = 280
 PREGNANCY_MAX_DAYS = 42 * 7
+OVERDUE_DAYS = 14
 
 # Conditions (and symptom observations) kept by value set when active; the rules read them by name.
 CODED_FINDINGS = (
@@ -45,6 +51,8 @@ CODED_FINDINGS = (
     "femoral_fracture",
     "avascular_necrosis",
     "bone_neoplasm",
+    "malignant_neoplasm",
+    "fragility_fracture",
     "gait_or_stiffness",
     "osteopenia",
     "bone_marrow_oedema",
@@ -58,6 +66,28 @@ CODED_FINDINGS = (
     "toh_diagnosis",
     "trauma",
 )
+# How a finding reads in a card (clinical.md 2.7: plain words, no value-set keys).
+_CODED_LABELS = {
+    "fever": "Fever",
+    "bone_or_joint_infection": "Septic arthritis or osteomyelitis",
+    "femoral_fracture": "Hip fracture",
+    "avascular_necrosis": "Avascular necrosis",
+    "bone_neoplasm": "Bone malignancy",
+    "malignant_neoplasm": "Malignancy",
+    "fragility_fracture": "Fragility fracture",
+    "gait_or_stiffness": "Limp or stiffness",
+    "osteopenia": "Osteopenia",
+    "bone_marrow_oedema": "Bone marrow oedema",
+    "hip_effusion": "Hip effusion",
+    "vitamin_d_deficiency": "Vitamin D deficiency",
+    "family_history_osteoporosis": "Family history of osteoporosis",
+    "smoker": "Smoker",
+    "multiple_pregnancy": "Multiple pregnancy",
+    "symphysis_dysfunction": "Symphysis pubis dysfunction",
+    "meralgia_paresthetica": "Meralgia paresthetica",
+    "toh_diagnosis": "Transient osteoporosis of the hip on the problem list",
+    "trauma": "Injury or fall",
+}
 # Laboratory and vital-sign observations, with the unit every value is converted to.
 MEASUREMENTS = {
     "crp": "mg/L",
@@ -69,6 +99,17 @@ MEASUREMENTS = {
     "phosphate": "mg/dL",
     "bmi": "kg/m2",
     "pain_score": "{score}",
+}
+_MEASUREMENT_LABELS = {
+    "crp": "CRP", "wbc": "WBC", "esr": "ESR", "bmi": "BMI", "body_temperature": "Temperature",
+    "vitamin_d": "25-OH vitamin D", "pain_score": "Pain",
+}  # fmt: skip
+# Units as clinicians write them, for clinician text (no UCUM annotations such as {score}).
+DISPLAY_UNITS = {
+    "10*9/L": "×10⁹/L",  # noqa: RUF001 (the multiplication sign is meant)
+    "Cel": "°C",
+    "kg/m2": "kg/m²",
+    "{score}": "/10",
 }
 _CONVERSIONS: dict[str, dict[str, float | None]] = {
     "crp": {"mg/l": 1.0, "mg/dl": 10.0},
@@ -88,8 +129,9 @@ _VOID_STATUS = {"entered-in-error", "cancelled"}
 @dataclass(frozen=True)
 class Evidence:
     reference: str  # "Condition/123": what a card cites and a RiskAssessment lists as basis
-    description: str  # codes and dates only, never names or identifiers
+    description: str  # codes and dates only, never names or identifiers: the evidence trail
     date: datetime | None = None
+    plain: str = ""  # the same in a clinician's words, without codes ("Left hip pain"); empty when not worth saying
 
 
 @dataclass(frozen=True)
@@ -142,6 +184,8 @@ class PatientContext:
     sex: str | None = None
     age_years: float | None = None
     pregnancy_evidence: list[Evidence] = field(default_factory=list)
+    pregnancy_began: datetime | None = None  # earliest onset of this pregnancy's Conditions (T2 without a GA)
+    due_date: datetime | None = None
     gestational_age_days: int | None = None
     delivery_date: datetime | None = None
     delivery_evidence: list[Evidence] = field(default_factory=list)
@@ -154,6 +198,7 @@ class PatientContext:
     imaging: list[Imaging] = field(default_factory=list)
     reports: list[ImagingReport] = field(default_factory=list)
     risk_medications: list[Evidence] = field(default_factory=list)
+    medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # Medication resources by reference
 
     @property
     def pregnant(self) -> bool:
@@ -254,12 +299,16 @@ class _Builder:
         self.negations: list[datetime] = []
         self.ga_estimates: list[tuple[int, datetime]] = []  # (GA in days at a date, that date): newest wins
         self.deliveries: list[tuple[datetime, Evidence]] = []
+        self.pregnancy_onsets: list[datetime] = []
+        self.due_dates: list[tuple[datetime, datetime]] = []  # (recorded, estimated delivery date)
 
     def build(self, resources: Iterable[Any]) -> PatientContext:
         resources = [r for r in resources if isinstance(r, Mapping) and isinstance(r.get("resourceType"), str)]
         for resource in resources:
             if resource["resourceType"] == "ImagingStudy":
                 self._imaging_study(resource)
+            elif resource["resourceType"] == "Medication" and (reference := reference_of(resource)) is not None:
+                self.context.medications[reference] = resource
         handlers = {
             "Patient": self._patient,
             "Encounter": self._encounter,
@@ -284,7 +333,7 @@ class _Builder:
         patient_id = resource.get("id")
         self.context.patient_id = patient_id if isinstance(patient_id, str) else None
         gender = resource.get("gender")
-        self.context.sex = gender if isinstance(gender, str) else None
+        self.context.sex = _clinical_sex(resource) or (gender if isinstance(gender, str) else None)
         birth = parse_datetime(resource.get("birthDate"))
         if birth is not None and birth <= self.now:
             self.context.age_years = (self.now - birth).days / 365.25
@@ -306,46 +355,66 @@ class _Builder:
             if clinical in _RESOLVED and value_set("toh_diagnosis").matches(code):
                 when = abated or recorded
                 description = _describe(value_set("toh_diagnosis"), code, "TOH diagnosis resolved", when)
-                self.context.resolved_toh.append(Evidence(reference, description, when))
+                plain = "Transient osteoporosis of the hip marked resolved"
+                self.context.resolved_toh.append(Evidence(reference, description, when, plain))
             return
         self._coded(reference, code, onset, resource)
 
     def _coded(self, reference: str, code: Any, onset: datetime | None, resource: Mapping[str, Any]) -> None:
         """Findings of an active Condition, or of an Observation that records a finding as its code or value."""
         names = classify(code)
-        if not names:
+        phases = {obstetric_phase(c) for s, c in codings(code) if s in (ICD10CM, ICD10)} - {None}
+        if not names and not phases:
             return
         context = self.context
-        if "pregnancy_condition" in names:
+        day = f" on {onset.date().isoformat()}" if onset else ""
+        if "pregnancy_condition" in names or "pregnancy" in phases:
             description = _describe(value_set("pregnancy_condition"), code, "Pregnancy", onset, "recorded ")
+            if "pregnancy_condition" not in names:
+                description = f"Pregnancy ({_code_label(code)}), recorded {onset.date().isoformat()}" if onset else ""
             if onset is not None and (self.now - onset).days <= PREGNANCY_MAX_DAYS:
-                self.pregnancy_signals.append((onset, Evidence(reference, description, onset)))
+                evidence = Evidence(reference, description, onset, f"Pregnancy recorded{day}")
+                self.pregnancy_signals.append((onset, evidence))
+                self.pregnancy_onsets.append(onset)
             weeks = _z3a_weeks(code)
             if weeks is not None and onset is not None:
                 self.ga_estimates.append((weeks * 7, onset))
-        if "postpartum_condition" in names and onset is not None:
-            description = _describe(value_set("postpartum_condition"), code, "Postpartum state", onset, "from ")
-            self.deliveries.append((onset, Evidence(reference, description, onset)))
-        if "lactation" in names:
-            context.lactation_evidence.append(
-                Evidence(reference, _describe(value_set("lactation"), code, "Breastfeeding", onset, "recorded "), onset)
+        if ("postpartum_condition" in names or "after-delivery" in phases) and onset is not None:
+            description = f"Postpartum state ({_code_label(code)}) from {onset.date().isoformat()}"
+            self.deliveries.append(
+                (onset, Evidence(reference, description, onset, f"Delivery or puerperium recorded{day}"))
             )
-        for region, name, label in _PAIN_SETS:
-            if name in names:
-                side = _side_of(resource, code)
-                described = _describe(value_set(name), code, f"{label}, {side}" if side else label, onset, "onset ")
-                context.pains.append(Pain(Evidence(reference, described, onset), region, side, onset))
-        if "lower_limb_pain" in names and "hip_body_site" in classify(resource.get("bodySite")):
-            side = _side_of(resource, code)
-            label = f"Pain in the hip or thigh, {side}" if side else "Pain in the hip or thigh"
-            described = _describe(value_set("lower_limb_pain"), code, label, onset, "onset ")
-            context.pains.append(Pain(Evidence(reference, described, onset), "hip", side, onset))
+        if "lactation" in names:
+            description = _describe(value_set("lactation"), code, "Breastfeeding", onset, "recorded ")
+            context.lactation_evidence.append(Evidence(reference, description, onset, f"Breastfeeding recorded{day}"))
+        self._pains(reference, code, onset, resource, names)
+        if "fracture_needing_site" in names and "hip_body_site" in classify(resource.get("bodySite")):
+            names = names | {"femoral_fracture"}
         for name in CODED_FINDINGS:
             if name in names:
                 label = name.replace("_", " ").capitalize()
+                plain = f"{_CODED_LABELS.get(name, label)} recorded{day}"
                 context.coded.setdefault(name, []).append(
-                    Evidence(reference, _describe(value_set(name), code, label, onset), onset)
+                    Evidence(reference, _describe(value_set(name), code, label, onset), onset, plain)
                 )
+
+    def _pains(
+        self, reference: str, code: Any, onset: datetime | None, resource: Mapping[str, Any], names: frozenset[str]
+    ) -> None:
+        found: list[tuple[Region, str, str]] = [entry for entry in _PAIN_SETS if entry[1] in names]
+        sites = classify(resource.get("bodySite"))
+        if "lower_limb_pain" in names and "hip_body_site" in sites:
+            found.append(("hip", "lower_limb_pain", "Pain in the hip or thigh"))
+        if "lower_abdominal_pain" in names and not {"hip_pain", "groin_pain"} & names:
+            # R10.3x is a hip trigger only with a hip or groin site, else the weak trigger (clinical.md 2.7).
+            region: Region = "groin" if {"hip_body_site", "groin_body_site"} & sites else "pelvic"
+            found.append((region, "lower_abdominal_pain", "Lower abdominal pain"))
+        for region, name, label in found:
+            side = _side_of(resource, code)
+            described = _describe(value_set(name), code, f"{label}, {side}" if side else label, onset, "onset ")
+            plain = f"{label} ({'both sides' if side == 'bilateral' else side})" if side else label
+            plain += f" since {onset.date().isoformat()}" if onset else ""
+            self.context.pains.append(Pain(Evidence(reference, described, onset, plain), region, side, onset))
 
     # Observations --------------------------------------------------------------------------------------------
     def _observation(self, resource: Mapping[str, Any]) -> None:
@@ -364,9 +433,8 @@ class _Builder:
         elif "delivery_date" in names:
             delivered = parse_datetime(resource.get("valueDateTime"))
             if delivered is not None and delivered <= self.now:
-                evidence = Evidence(
-                    reference, f"Delivery date (LOINC 93857-1) {delivered.date().isoformat()}", delivered
-                )
+                day = delivered.date().isoformat()
+                evidence = Evidence(reference, f"Delivery date (LOINC 93857-1) {day}", delivered, f"Delivered {day}")
                 self.deliveries.append((delivered, evidence))
         elif (dxa := _dxa_code(code)) is not None:
             self._dxa(reference, resource, dxa, when)
@@ -385,19 +453,24 @@ class _Builder:
         if when is None:
             return
         if value_set("pregnant_answer").matches(value) and (self.now - when).days <= PREGNANCY_MAX_DAYS:
-            description = f"Pregnancy status: pregnant (LOINC 82810-3), {when.date().isoformat()}"
-            self.pregnancy_signals.append((when, Evidence(reference, description, when)))
+            day = when.date().isoformat()
+            description = f"Pregnancy status: pregnant (LOINC 82810-3), {day}"
+            self.pregnancy_signals.append((when, Evidence(reference, description, when, f"Pregnant ({day})")))
         elif value_set("not_pregnant_answer").matches(value):
             self.negations.append(when)
 
     def _estimated_delivery(self, reference: str, resource: Mapping[str, Any], when: datetime | None) -> None:
         due = parse_datetime(resource.get("valueDateTime"))
-        if due is None or not (self.now <= due <= self.now + timedelta(days=PREGNANCY_MAX_DAYS)):
+        # Today - 14 d ... today + 280 d: an overdue pregnancy not yet delivered is still a pregnancy (clinical.md 2.7).
+        earliest, latest = self.now - timedelta(days=OVERDUE_DAYS), self.now + timedelta(days=PREGNANCY_DAYS)
+        if due is None or not (earliest <= due <= latest):
             return
         recorded = when or due - timedelta(days=PREGNANCY_DAYS)
         description = f"Estimated delivery date (LOINC 11778-8) {due.date().isoformat()}"
-        self.pregnancy_signals.append((recorded, Evidence(reference, description, recorded)))
+        plain = f"Due {due.date().isoformat()}"
+        self.pregnancy_signals.append((recorded, Evidence(reference, description, recorded, plain)))
         self.ga_estimates.append((PREGNANCY_DAYS - (due - self.now).days, self.now))
+        self.due_dates.append((recorded, due))
 
     def _gestational_age(self, reference: str, resource: Mapping[str, Any], when: datetime | None, days: bool) -> None:
         measured = quantity(resource.get("valueQuantity"))
@@ -405,7 +478,8 @@ class _Builder:
             return
         ga_days = round(measured[0] if days else measured[0] * 7)
         description = f"Gestational age {ga_days // 7}+{ga_days % 7} weeks, {when.date().isoformat()}"
-        self.pregnancy_signals.append((when, Evidence(reference, description, when)))
+        plain = f"{ga_days // 7}+{ga_days % 7} weeks on {when.date().isoformat()}"
+        self.pregnancy_signals.append((when, Evidence(reference, description, when, plain)))
         self.ga_estimates.append((ga_days, when))
 
     def _measurement(self, name: str, reference: str, resource: Mapping[str, Any], when: datetime | None) -> None:
@@ -419,9 +493,13 @@ class _Builder:
             return  # a unit we cannot convert is not compared with a threshold
         unit = MEASUREMENTS[name]
         day = f", {when.date().isoformat()}" if when else ""
-        description = f"{name.replace('_', ' ').upper() if len(name) <= 3 else name.replace('_', ' ').capitalize()} {value:g} {unit}{day}"
+        label = _MEASUREMENT_LABELS.get(name, name.replace("_", " ").capitalize())
+        description = f"{label} {value:g} {unit}{day}"
+        shown = DISPLAY_UNITS.get(unit, unit)
+        plain = f"{label} {value:g}{shown if shown.startswith('/') else ' ' + shown}"
+        plain += f" on {when.date().isoformat()}" if when else ""
         self.context.measurements.setdefault(name, []).append(
-            Measurement(Evidence(reference, description, when), value, unit, when)
+            Measurement(Evidence(reference, description, when, plain), value, unit, when)
         )
 
     def _dxa(self, reference: str, resource: Mapping[str, Any], code: str, when: datetime | None) -> None:
@@ -434,9 +512,13 @@ class _Builder:
             site = "femoral-neck"
         day = f", {when.date().isoformat()}" if when else ""
         description = f"DXA {site} {meta.measure}-score {measured[0]:g} (LOINC {code}){day}"
+        plain = f"DXA {site.replace('-', ' ')} {meta.measure}-score {measured[0]:g}"
         if meta.measure == "BMD":
             description = f"DXA {site} BMD {measured[0]:g} {measured[1]} (LOINC {code}){day}"
-        self.context.dxa.append(Dxa(Evidence(reference, description, when), site, meta.measure, measured[0], when))
+            plain = f"DXA {site.replace('-', ' ')} BMD {measured[0]:g} {measured[1]}"
+        plain += f" on {when.date().isoformat()}" if when else ""
+        evidence = Evidence(reference, description, when, plain)
+        self.context.dxa.append(Dxa(evidence, site, meta.measure, measured[0], when))
 
     # Procedures, imaging, reports, medications ---------------------------------------------------------------
     def _procedure(self, resource: Mapping[str, Any]) -> None:
@@ -448,7 +530,8 @@ class _Builder:
             return
         if value_set("delivery_procedure").matches(resource.get("code")):
             description = _describe(value_set("delivery_procedure"), resource.get("code"), "Delivery", performed)
-            self.deliveries.append((performed, Evidence(reference, description, performed)))
+            plain = f"Delivered {performed.date().isoformat()}"
+            self.deliveries.append((performed, Evidence(reference, description, performed, plain)))
 
     def _imaging_study(self, resource: Mapping[str, Any]) -> None:
         reference = reference_of(resource)
@@ -493,6 +576,11 @@ class _Builder:
         text = conclusion if isinstance(conclusion, str) else ""
         text += " " + " ".join(text_of(c) for c in as_list(resource.get("conclusionCode")))
         findings = findings_in(text)
+        # A subchondral fracture line inside marrow oedema is part of TOH; without the oedema it is a fracture.
+        if "subchondral_fracture" in findings and "bone_marrow_oedema" not in findings:
+            findings = (findings - {"subchondral_fracture"}) | {"fracture"}
+        if "fracture" in findings and not _hip_study(resource.get("code")):
+            findings = (findings - {"fracture"}) | {"fracture_elsewhere"}  # a fracture named by a non-hip report
         conclusion_codes = resource.get("conclusionCode")
         for name, finding in (
             ("osteopenia", "osteopenia"),
@@ -512,7 +600,8 @@ class _Builder:
         kind = {"MR": "MRI", "XR": "Radiograph", "CT": "CT", "DXA": "DXA"}.get(modality or "", "Imaging")
         shown = ", ".join(sorted(f.replace("_", " ") for f in findings if f not in ("left", "right")))
         day = f", {when.date().isoformat()}" if when else ""
-        evidence = Evidence(reference, f"{kind} report: {shown}{day}", when)
+        plain = f"{kind}{' on ' + when.date().isoformat() if when else ''}: {_plain_findings(findings)}"
+        evidence = Evidence(reference, f"{kind} report: {shown}{day}", when, plain)
         self.context.reports.append(ImagingReport(evidence, when, modality, frozenset(findings)))
 
     def _medicationrequest(self, resource: Mapping[str, Any]) -> None:
@@ -526,11 +615,13 @@ class _Builder:
         if reference is None or status_of(resource) not in ("active", "completed", "on-hold", "intended"):
             return
         when = first_date(resource, *date_fields)
-        concept = medication_concept(resource)
-        for name, label in (("heparin", "Heparin"), ("systemic_glucocorticoid", "Systemic glucocorticoid")):
-            if value_set(name).matches(concept):
-                description = _describe(value_set(name), concept, label, when)
-                self.context.risk_medications.append(Evidence(reference, description, when))
+        match = recognise(resource, _RISK_DRUGS, self.context.medications)
+        if match is not None and match.code is not None:  # S6 by code only: names are for Card D alone
+            label = _RISK_DRUGS[match.drug_class]
+            concepts = medication_concepts(resource, self.context.medications)
+            description = _describe(value_set(match.drug_class), concepts, label, when)
+            plain = f"{label}{' from ' + when.date().isoformat() if when else ''}"
+            self.context.risk_medications.append(Evidence(reference, description, when, plain))
 
     # Pregnancy and delivery ----------------------------------------------------------------------------------
     def _settle_pregnancy(self) -> None:
@@ -543,6 +634,10 @@ class _Builder:
         # Evidence older than the latest delivery or "not pregnant" belongs to an earlier pregnancy.
         since = max(self.negations, default=None)
         context.pregnancy_evidence = [e for d, e in self.pregnancy_signals if since is None or d > since]
+        onsets = [onset for onset in self.pregnancy_onsets if since is None or onset > since]
+        context.pregnancy_began = min(onsets, default=None) if context.pregnant else None
+        dues = [due for recorded, due in self.due_dates if since is None or recorded > since]
+        context.due_date = max(dues, default=None) if context.pregnant else None
         if context.pregnant and self.ga_estimates:
             ga_days, at = max(self.ga_estimates, key=lambda item: (item[1], item[0]))
             context.gestational_age_days = ga_days + (self.now - at).days
@@ -574,18 +669,50 @@ def _modality_kind(modalities: list[tuple[str, str]], code: Any) -> str | None:
     return None
 
 
-def medication_concept(resource: Mapping[str, Any]) -> Any:
-    """medicationCodeableConcept, or the code of a contained Medication that medicationReference points to."""
-    concept = resource.get("medicationCodeableConcept")
-    if concept is not None:
-        return concept
-    reference = resource.get("medicationReference")
-    target = reference.get("reference") if isinstance(reference, Mapping) else None
-    if isinstance(target, str) and target.startswith("#"):
-        for contained in as_list(resource.get("contained")):
-            if isinstance(contained, Mapping) and contained.get("id") == target[1:]:
-                return contained.get("code")
+def _clinical_sex(patient: Mapping[str, Any]) -> str | None:
+    """Sex for clinical use (the patient-sexParameterForClinicalUse extension), which outranks Patient.gender."""
+    for extension in as_list(patient.get("extension")):
+        if not isinstance(extension, Mapping) or extension.get("url") != SPCU:
+            continue
+        for part in as_list(extension.get("extension")):
+            if isinstance(part, Mapping) and part.get("url") == "value":
+                for _, code in codings(part.get("valueCodeableConcept")):
+                    if code in _SPCU_SEX:
+                        return _SPCU_SEX[code]
     return None
+
+
+def _code_label(concept: Any) -> str:
+    for system, code in codings(concept):
+        return f"{_system_name(system)} {code}"
+    return "coded"
+
+
+def _hip_study(code: Any) -> bool:
+    """Every study code of the value sets images the hip, femur or pelvis."""
+    return any(value_set(name).matches(code) for name in ("mri_study", "radiograph_study", "ct_study"))
+
+
+_PLAIN_FINDINGS = {
+    "bone_marrow_oedema": "bone marrow oedema",
+    "effusion": "effusion",
+    "fracture": "fracture",
+    "subchondral_fracture": "subchondral fracture line",
+    "fracture_elsewhere": "fracture (not of the hip)",
+    "avascular_necrosis": "avascular necrosis pattern",
+    "osteopenia": "decreased bone density",
+    "resolution": "resolving",
+}
+_RISK_DRUGS = {"heparin": "Heparin", "systemic_glucocorticoid": "Systemic glucocorticoid"}
+
+
+def _plain_findings(findings: frozenset[str] | set[str]) -> str:
+    words = [text for name, text in _PLAIN_FINDINGS.items() if name in findings]
+    if "bilateral" in findings:
+        words.append("both hips")
+    elif "left" in findings or "right" in findings:
+        words.append(" and ".join(side for side in ("left", "right") if side in findings))
+    return ", ".join(words)
 
 
 def build_context(resources: Iterable[Any], now: datetime, *, gestational_age_recent_days: int = 28) -> PatientContext:

@@ -1,135 +1,54 @@
-"""The screening rules of clinical.md section 2: population P0-P4, triggers T1-T3, supporting findings S1-S8,
-red flags R1-R6, and DXA interpretation (card F). Pure: a context and a config in, an Assessment out."""
+"""The screening rules of clinical.md section 2, version 2 (section 2.7 where it differs): population P0-P4,
+triggers T1-T3, supporting findings S1-S8, red flags R1-R6, DXA interpretation (card F) and pregnancy- or
+lactation-associated osteoporosis (card G). Pure: a context and a config in, an Assessment out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal
 
-from service.screening.assessment import Assessment, Indicator, Outcome, ProposedOrder, Recommendation, RuleHit
+from service.screening import advice
+from service.screening.advice import Phase
+from service.screening.assessment import Assessment, Indicator, Outcome, ProposedOrder, RuleHit
 from service.screening.config import ScreeningConfig
-from service.screening.context import Evidence, Pain, PatientContext
+from service.screening.context import PREGNANCY_MAX_DAYS, Evidence, Pain, PatientContext
 
-__all__ = ["RULES_VERSION", "assess"]
+__all__ = ["MRI_HIP", "MRI_PELVIS_AND_HIPS", "RULES_VERSION", "ago", "assess"]
 
-RULES_VERSION = "2026.11.1"
+RULES_VERSION = "2026.12.2"  # rules version 2: clinical.md 2.7
 PREGNANCY_DAYS = 280
+MAX_REASONS = 5
 
 MRI_HIP = ProposedOrder("30687-8", "MR Hip WO contrast")
 MRI_PELVIS_AND_HIPS = ProposedOrder("30671-2", "MR Pelvis and Hip WO contrast")
-
-TOH_CONSIDER = (
-    Recommendation(
-        "Include transient osteoporosis of the hip (and pregnancy- or lactation-associated osteoporosis) in the "
-        "differential diagnosis.",
-        ("soares2024", "asadipooya2017"),
-    ),
-    Recommendation(
-        "MRI of the hip or pelvis **without contrast** is the preferred test: it shows bone-marrow oedema within "
-        "days, while radiographs stay normal for 4-8 weeks. Avoid gadolinium in pregnancy.",
-        ("acog723", "asadipooya2017", "radiopaedia"),
-    ),
-    Recommendation(
-        "Labs: CBC, CRP, ESR, calcium, phosphate, ALP (rises physiologically in the third trimester), 25-OH "
-        "vitamin D, PTH and creatinine.",
-        ("radiolmed1995",),
-    ),
-    Recommendation(
-        "Protected weight bearing (crutches) until imaging: about 1 in 8 women with TOH in pregnancy had a hip "
-        "fracture in one series. Pregnancy-compatible analgesia per obstetric policy.",
-        ("archosteoporos2017",),
-    ),
-    Recommendation(
-        "Inform obstetrics and orthopaedics: delivery planning and fracture-risk counselling.",
-        ("wright2021",),
-    ),
-)
-TOH_CONSISTENT = (
-    Recommendation(
-        "Conservative management: analgesia, and protected or limited weight bearing until pain and oedema settle.",
-        ("asadipooya2017", "galanis2023"),
-    ),
-    Recommendation(
-        "**No antiresorptives during pregnancy or lactation**: they are not needed for a self-limited process.",
-        ("kovacs2014", "kovacs2025"),
-    ),
-    Recommendation("Correct vitamin D and calcium deficiency if present.", ("carsote2023",)),
-    Recommendation("Watch the other hip: involvement is often bilateral or migratory.", ("thanasa2024", "soares2024")),
-    Recommendation("Repeat MRI only if pain worsens or fails to improve (typically at about 3 months).", ()),
-    Recommendation("Postpartum DXA, read by **Z-score**.", ("iscd2005",)),
-    Recommendation("Expected resolution in 6-12 months.", ("anzjog1997", "soares2024")),
-)
-RED_FLAGS: dict[str, tuple[str, Indicator, str, tuple[Recommendation, ...]]] = {
-    # rule: (topic, indicator, summary, recommendations)
-    "R1": (
-        "red-flag-infection",
-        "critical",
-        "Hip pain with fever or raised inflammatory markers: exclude septic arthritis or osteomyelitis now.",
-        (
-            Recommendation(
-                "Urgent work-up for septic arthritis or osteomyelitis: joint aspiration, blood cultures, urgent "
-                "orthopaedic review. MRI remains the first-line imaging.",
-                ("radiolmed1995", "vassalou2019"),
-            ),
-        ),
-    ),
-    "R2": (
-        "red-flag-fracture",
-        "critical",
-        "Femoral fracture recorded in pregnancy or postpartum: strict non-weight-bearing, urgent review.",
-        (
-            Recommendation(
-                "Strict non-weight-bearing; urgent orthopaedic and obstetric review; plan the delivery.",
-                ("wright2021", "aldourobi2021", "archosteoporos2017"),
-            ),
-        ),
-    ),
-    "R3": (
-        "red-flag-avn",
-        "warning",
-        "Findings suggest avascular necrosis of the femoral head, not transient osteoporosis: refer to orthopaedics.",
-        (
-            Recommendation(
-                "Orthopaedic referral for avascular necrosis. Note that TOH can progress to AVN.",
-                ("asadipooya2017", "radiopaedia"),
-            ),
-        ),
-    ),
-    "R4": (
-        "red-flag-neoplasm",
-        "warning",
-        "Hip pain with a known bone malignancy: investigate for tumour before attributing it to TOH.",
-        (Recommendation("Tumour work-up of the painful hip before any TOH diagnosis.", ("radiolmed1995",)),),
-    ),
-    "R5": (
-        "red-flag-trauma",
-        "warning",
-        "Hip pain after recent trauma: follow the trauma pathway and exclude a fracture.",
-        (
-            Recommendation(
-                "Trauma pathway: exclude fracture (MRI is preferred in pregnancy). TOH requires the absence of "
-                "trauma, so no TOH card is shown.",
-                ("asadipooya2017", "acog723"),
-            ),
-        ),
-    ),
+RED_FLAG_TOPICS = {
+    "R1": "red-flag-infection",
+    "R2": "red-flag-fracture",
+    "R3": "red-flag-avn",
+    "R4": "red-flag-neoplasm",
+    "R5": "red-flag-trauma",
 }
-DXA_ADVICE = (
-    Recommendation(
-        "Read the **Z-score**: before menopause the T-score is not diagnostic, and Z <= -2.0 is below the expected "
-        "range for age.",
-        ("iscd2005",),
-    ),
-    Recommendation(
-        "Low BMD during lactation is expected (5-10% spine loss) and recovers after weaning: re-measure after "
-        "weaning. Antiresorptives are not indicated.",
-        ("kovacs2025", "kovacs2014"),
-    ),
-)
+_PHASE_RULES = ("P1", "P2", "P3")
 
 
 def _days(delta: timedelta) -> float:
     return delta.total_seconds() / 86400
+
+
+def ago(when: datetime | None, now: datetime) -> str:
+    """ "today", "3 days ago", "5 weeks ago", "9 months ago": how old a finding is, as a clinician says it."""
+    if when is None:
+        return ""
+    days = int(_days(now - when))
+    if days <= 0:
+        return "today"
+    if days < 14:
+        return f"{days} day{'s' if days > 1 else ''} ago"
+    if days < 63:
+        return f"{days // 7} weeks ago"
+    months = round(days / 30.44)
+    return f"{months} months ago" if months < 24 else f"{days // 365} years ago"
 
 
 class _Rules:
@@ -138,15 +57,20 @@ class _Rules:
         self.config = config
         self.now = context.now
         self.hits: list[RuleHit] = []
+        self.phase: Phase = "postpartum"
 
     def fire(self, rule: str, label: str, evidence: list[Evidence] | tuple[Evidence, ...], *cites: str) -> RuleHit:
-        # Canonical order (oldest first), so the same record in any order gives the same card.
-        ordered = sorted(
-            set(evidence), key=lambda e: (e.date is not None, e.date or self.now, e.reference, e.description)
-        )
-        hit = RuleHit(rule, label, tuple(ordered), cites)
+        hit = RuleHit(rule, label, self.ordered(evidence), cites)
         self.hits.append(hit)
         return hit
+
+    def ordered(self, evidence: Iterable[Evidence]) -> tuple[Evidence, ...]:
+        """Canonical order (oldest first), so the same record in any order gives the same card."""
+        return tuple(sorted(set(evidence), key=lambda e: (e.date is not None, e.date or self.now, e.reference, e.description)))  # fmt: skip
+
+    def reason(self, evidence: Evidence) -> str:
+        age = ago(evidence.date, self.now)
+        return f"{evidence.plain} ({age})" if age and evidence.plain else evidence.plain
 
     # Population ------------------------------------------------------------------------------------------------
     def population(self) -> bool:
@@ -167,31 +91,45 @@ class _Rules:
         postpartum = days is not None and 0 <= days <= config.postpartum_window_days and not pregnant
         if postpartum:
             self.fire("P2", f"Postpartum, {days} days since delivery", c.delivery_evidence)
-        extended = False
-        if c.lactating:
-            extended = config.lactation_extension_days > 0 and (days is None or days <= config.lactation_extension_days)
+        lactation = self._current_lactation()
+        extended = bool(lactation) and config.lactation_extension_days > 0 and not pregnant
+        if lactation:
             label = "Breastfeeding" + (" (extends the postpartum window)" if extended and not postpartum else "")
-            self.fire("P3", label, c.lactation_evidence)
+            self.fire("P3", label, lactation)
+        self.phase = "pregnancy" if pregnant else ("lactation" if lactation else "postpartum")
         return pregnant or postpartum or extended
+
+    def _current_lactation(self) -> list[Evidence]:
+        """Breastfeeding evidence that still holds (clinical.md 2.7, P3 expiry): within the lactation extension of a
+        known delivery, or, with no delivery date, recorded within the extension itself."""
+        c, config = self.c, self.config
+        horizon = config.lactation_extension_days or config.postpartum_window_days
+        if not c.lactation_evidence:
+            return []
+        if c.days_postpartum is not None:
+            return list(c.lactation_evidence) if c.days_postpartum <= horizon else []
+        since = self.now - timedelta(days=horizon)
+        return [e for e in c.lactation_evidence if e.date is not None and e.date >= since]
 
     def window_start(self) -> datetime:
         """Earliest onset that counts as new pain (T2): the start of this pregnancy."""
         c = self.c
         if c.pregnancy_start is not None:
             return c.pregnancy_start
+        if c.pregnant:  # known from a Condition or a status only: no earlier than 42 weeks ago (clinical.md 2.7)
+            earliest = self.now - timedelta(days=PREGNANCY_MAX_DAYS)
+            return max(earliest, c.pregnancy_began) if c.pregnancy_began else earliest
         if c.delivery_date is not None:
             return c.delivery_date - timedelta(days=PREGNANCY_DAYS)
-        return self.now - timedelta(days=self.config.postpartum_window_days + PREGNANCY_DAYS)
+        return self.now - timedelta(days=self.config.lactation_extension_days + PREGNANCY_DAYS)
+
+    def _recent(self, pain: Pain) -> bool:
+        return pain.onset is None or self.window_start() <= pain.onset <= self.now
 
     # Triggers --------------------------------------------------------------------------------------------------
     def triggers(self) -> tuple[list[Pain], list[Pain]]:
-        start = self.window_start()
-
-        def recent(pain: Pain) -> bool:
-            return pain.onset is None or start <= pain.onset <= self.now
-
-        hip = [p for p in self.c.pains if p.region in ("hip", "groin") and recent(p)]
-        pelvic = [p for p in self.c.pains if p.region == "pelvic" and recent(p)]
+        hip = [p for p in self.c.pains if p.region in ("hip", "groin") and self._recent(p)]
+        pelvic = [p for p in self.c.pains if p.region == "pelvic" and self._recent(p)]
         if hip:
             self.fire("T1", "New hip or groin pain", [p.evidence for p in hip])
             self.fire("T2", "Onset in pregnancy or the postpartum window", [p.evidence for p in hip])
@@ -204,52 +142,66 @@ class _Rules:
                 self.fire("R6", "Pain explained by symphysis dysfunction or meralgia paresthetica", alternatives)
                 pelvic = []
             else:
-                self.fire("T3", "Pelvic pain only: may be referred from the hip", [p.evidence for p in pelvic])
+                self.fire("T3", "Pelvic or lower abdominal pain only: may be referred from the hip", [p.evidence for p in pelvic])  # fmt: skip
         return hip, pelvic
 
     # Red flags -------------------------------------------------------------------------------------------------
-    def red_flags(self, pains: list[Pain]) -> list[str]:
-        c, config = self.c, self.config
-        flags: list[str] = []
+    def red_flags(self, pains: list[Pain]) -> list[tuple[str, Indicator, bool]]:
+        """(rule, indicator, trauma after onset) of every red flag that fires."""
+        c = self.c
+        flags: list[tuple[str, Indicator, bool]] = []
         fracture = c.coded.get("femoral_fracture", []) + [r.evidence for r in c.reports if "fracture" in r.findings]
         if fracture:
-            self.fire("R2", "Femoral fracture", fracture, "wright2021")
-            flags.append("R2")
+            self.fire("R2", "Femoral neck, subcapital or intertrochanteric fracture", fracture, "wright2021")
+            flags.append(("R2", "critical", False))
         avn = c.coded.get("avascular_necrosis", []) + [
             r.evidence for r in c.reports if "avascular_necrosis" in r.findings
         ]
         if avn:
             self.fire("R3", "Avascular necrosis pattern", avn, "asadipooya2017", "radiopaedia")
-            flags.append("R3")
+            flags.append(("R3", "warning", False))
         if not pains:
             return flags
-        acute = self.now - timedelta(days=config.acute_lookback_days)
-        infection = list(c.coded.get("bone_or_joint_infection", []))
-        infection += [e for e in c.coded.get("fever", []) if e.date is None or e.date >= acute]
-        for name, threshold in (("body_temperature", config.fever_celsius), ("crp", config.crp_mg_per_l)):
-            infection += [
-                m.evidence for m in c.measurements.get(name, []) if m.value >= threshold and _after(m.at, acute)
-            ]
-        if infection:
-            infection += [
-                m.evidence
-                for m in c.measurements.get("wbc", [])
-                if m.value > config.wbc_10e9_per_l and _after(m.at, acute)
-            ]
-            self.fire("R1", "Fever or raised inflammatory markers", infection, "radiolmed1995")
-            flags.append("R1")
-        neoplasm = c.coded.get("bone_neoplasm", [])
+        infection = self._infection()
+        if infection is not None:
+            flags.append(("R1", infection, False))
+        neoplasm = c.coded.get("bone_neoplasm", []) + c.coded.get("malignant_neoplasm", [])
         if neoplasm:
-            self.fire("R4", "Bone malignancy", neoplasm, "radiolmed1995")
-            flags.append("R4")
-        if "R2" not in flags:
-            onsets = [p.onset for p in pains if p.onset is not None] or [self.now]
-            since = min(onsets) - timedelta(days=config.trauma_lookback_days)
+            self.fire("R4", "Malignancy or metastatic disease", neoplasm, "radiolmed1995")
+            flags.append(("R4", "warning", False))
+        if not any(rule == "R2" for rule, _, _ in flags):
+            onset = min((p.onset for p in pains if p.onset is not None), default=self.now)
+            since = onset - timedelta(days=self.config.trauma_lookback_days)
             trauma = [e for e in c.coded.get("trauma", []) if e.date is None or since <= e.date <= self.now]
             if trauma:
-                self.fire("R5", "Trauma before or since the pain began", trauma, "asadipooya2017")
-                flags.append("R5")
+                after = all(e.date is not None and e.date > onset for e in trauma)
+                self.fire("R5", "Trauma after the pain began" if after else "Trauma before the pain began", trauma, "asadipooya2017")  # fmt: skip
+                flags.append(("R5", "warning", after))
         return flags
+
+    def _infection(self) -> Indicator | None:
+        """R1 graded (clinical.md 2.7): critical for coded infection, or fever with CRP >= 50 or WBC > 15; warning
+        for CRP or fever alone. CRP alone within a week of delivery is physiological, not a red flag."""
+        c, config = self.c, self.config
+        acute = self.now - timedelta(days=config.acute_lookback_days)
+        coded = list(c.coded.get("bone_or_joint_infection", []))
+        fever = [e for e in c.coded.get("fever", []) if e.date is None or e.date >= acute]
+        fever += [m.evidence for m in c.measurements.get("body_temperature", []) if m.value >= config.fever_celsius and _after(m.at, acute)]  # fmt: skip
+        crp = [m for m in c.measurements.get("crp", []) if m.value >= config.crp_mg_per_l and _after(m.at, acute)]
+        wbc = [m.evidence for m in c.measurements.get("wbc", []) if m.value > config.wbc_10e9_per_l and _after(m.at, acute)]  # fmt: skip
+        delivered = c.delivery_date
+        crp_alone = [
+            m.evidence
+            for m in crp
+            if delivered is None or m.at is None or not (0 <= _days(m.at - delivered) < config.postpartum_crp_days)
+        ]
+        if coded or (fever and (crp or wbc)):
+            self.fire("R1", "Infection: fever with raised inflammatory markers", coded + fever + [m.evidence for m in crp] + wbc, "radiolmed1995")  # fmt: skip
+            return "critical"
+        if fever or crp_alone:
+            self.fire("R1", "Fever or raised CRP", fever + crp_alone, "radiolmed1995")
+            return "warning"
+        return None
 
     # Resolution ------------------------------------------------------------------------------------------------
     def resolved(self, pains: list[Pain]) -> bool:
@@ -274,16 +226,19 @@ class _Rules:
         return False
 
     # Supporting findings ---------------------------------------------------------------------------------------
-    def supporting(self, pains: list[Pain]) -> list[str]:
+    def supporting(self, pains: list[Pain]) -> dict[str, list[str]]:
+        """Supporting rule -> its reasons in plain words."""
         c = self.c
-        found: list[str] = []
+        found: dict[str, list[str]] = {}
 
-        def support(rule: str, label: str, evidence: list[Evidence], *cites: str) -> None:
+        def support(rule: str, label: str, evidence: list[Evidence], *cites: str, say: str | None = None) -> None:
             if evidence:
-                self.fire(rule, label, evidence, *cites)
-                found.append(rule)
+                hit = self.fire(rule, label, evidence, *cites)
+                found[rule] = [say] if say else [self.reason(e) for e in hit.evidence]
 
-        support("S1", "Third trimester or early postpartum at onset", self._late_pregnancy(pains), "asadipooya2017")
+        late = self._late_pregnancy(pains)
+        when = "in the third trimester" if self.c.pregnant or self._onset_before_delivery(pains) else "within 3 months of delivery"  # fmt: skip
+        support("S1", "Third trimester or early postpartum at onset", late, "asadipooya2017", say=f"Began {when}")
         score = c.latest("pain_score")
         severe = [score.evidence] if score is not None and score.value >= 7 else []
         support("S2", "Severe or mechanical pain, limp or stiffness", severe + c.coded.get("gait_or_stiffness", []))
@@ -294,7 +249,9 @@ class _Rules:
         ]
         oedema += c.coded.get("toh_diagnosis", [])
         support("S4", "Bone-marrow oedema of the femoral head or neck on MRI", oedema, "asadipooya2017", "vassalou2019")
-        support("S5", "Inflammatory markers normal", self._normal_labs(), "radiolmed1995")
+        normal = self._normal_labs()
+        support("S5", "Inflammatory markers normal", normal, "radiolmed1995",
+                say=", ".join(e.plain for e in normal) + ": normal" if normal else None)  # fmt: skip
         risks = list(c.risk_medications)
         for name in ("smoker", "vitamin_d_deficiency", "family_history_osteoporosis", "multiple_pregnancy"):
             risks += c.coded.get(name, [])
@@ -306,16 +263,15 @@ class _Rules:
         sides = {p.side for p in pains}
         bilateral = [p.evidence for p in pains] if "bilateral" in sides or {"left", "right"} <= sides else []
         bilateral += [r.evidence for r in c.reports if "bilateral" in r.findings and "bone_marrow_oedema" in r.findings]
-        support("S7", "Bilateral or sequential hip involvement", bilateral, "soares2024", "thanasa2024")
-        postpartum = c.delivery_date is not None and not c.pregnant
-        low = [
-            d.evidence
-            for d in c.dxa
-            if (d.measure == "Z" and d.value <= -2.0)
-            or (postpartum and d.measure == "T" and d.value <= -1.0 and not d.site.startswith("forearm"))
-        ]
-        support("S8", "Low bone density on DXA", low, "iscd2005")
+        support("S7", "Bilateral or sequential hip involvement", bilateral, "thanasa2024", say="Both hips involved")
+        # S8: before menopause and after delivery only the Z-score counts (ISCD; clinical.md 2.7).
+        low = [d.evidence for d in c.dxa if d.measure == "Z" and d.value <= -2.0]
+        support("S8", "Low bone density on DXA (Z-score)", low, "iscd2005")
         return found
+
+    def _onset_before_delivery(self, pains: list[Pain]) -> bool:
+        delivered = self.c.delivery_date
+        return delivered is not None and any(p.onset is not None and p.onset < delivered for p in pains)
 
     def _late_pregnancy(self, pains: list[Pain]) -> list[Evidence]:
         c, config = self.c, self.config
@@ -343,6 +299,26 @@ class _Rules:
             return []
         return [crp.evidence] + ([wbc.evidence] if wbc is not None else [])
 
+    # Reasons in plain words ------------------------------------------------------------------------------------
+    def phase_line(self) -> str:
+        c = self.c
+        if c.pregnant:
+            ga = c.gestational_age_days
+            weeks = f", {ga // 7}+{ga % 7} weeks" if ga is not None else " (gestational age not recorded)"
+            due = f", due {c.due_date.date().isoformat()}" if c.due_date is not None else ""
+            return f"Pregnant{weeks}{due}"
+        feeding = ", breastfeeding" if self.phase == "lactation" else ""
+        if c.delivery_date is not None:
+            return f"Delivered {c.delivery_date.date().isoformat()} ({ago(c.delivery_date, self.now)}){feeding}"
+        return "Breastfeeding; delivery date not recorded"
+
+    def reasons(self, *groups: list[str]) -> tuple[str, ...]:
+        lines = list(dict.fromkeys(line for group in groups for line in group if line))
+        if len(lines) > MAX_REASONS:
+            hidden = len(lines) - (MAX_REASONS - 1)
+            lines = [*lines[: MAX_REASONS - 1], f"{hidden} more findings in the evidence trail"]
+        return tuple(lines)
+
     # DXA (card F) ------------------------------------------------------------------------------------------------
     def dxa(self, in_population: bool) -> Outcome | None:
         c, config = self.c, self.config
@@ -361,18 +337,35 @@ class _Rules:
             verdict = (
                 "below the expected range for age" if lowest.value <= -2.0 else "within the expected range for age"
             )
-            notes.append(f"Lowest Z-score {lowest.value:g} ({lowest.site}): {verdict}.")
+            notes.append(f"Lowest Z-score {lowest.value:g} ({lowest.site.replace('-', ' ')}): {verdict}.")
         else:
             notes.append("No Z-score recorded: ask for Z-scores; T-scores alone are not diagnostic before menopause.")
         if any(d.site == "forearm" for d in results):
             notes.append(
-                "Data quality: LOINC 38265-5 is the DXA T-score of the radius and ulna (forearm), often mislabelled "
+                "Data quality: LOINC 38265-5 is the forearm (radius and ulna) T-score, often mislabelled "
                 "'DXA [T-score] Bone density'; it is read here as forearm, not hip or spine."
             )
-        if c.lactating:
+        if self.phase == "lactation":
             notes.append("Breastfeeding: some bone loss is expected and recovers after weaning.")
         summary = "DXA before menopause: read the Z-score, not the T-score; low BMD in lactation usually recovers."
-        return Outcome("dxa-interpretation", "info", summary, (hit,), DXA_ADVICE, notes=tuple(notes))
+        reasons = self.reasons([self.phase_line()] if in_population else [], [self.reason(e) for e in hit.evidence])
+        return Outcome("dxa-interpretation", "info", summary, (hit,), advice.DXA_ADVICE, notes=tuple(notes), reasons=reasons)  # fmt: skip
+
+    # Pregnancy- or lactation-associated osteoporosis (card G) ----------------------------------------------------
+    def plo(self) -> Outcome | None:
+        c = self.c
+        start = self.window_start()
+        fractures = [e for e in c.coded.get("fragility_fracture", []) if e.date is None or e.date >= start]
+        back = [p.evidence for p in c.pains if p.region == "back" and self._recent(p)]
+        low_z = [d.evidence for d in c.dxa if d.measure == "Z" and d.value <= -2.0 and _after(d.at, start)]
+        if not fractures and not (back and low_z):
+            return None
+        evidence = fractures or back + low_z
+        hit = self.fire("G", "Fragility fracture, or back pain with a low Z-score, in pregnancy or lactation", evidence, "kovacs_ralston2015")  # fmt: skip
+        phase_hits = tuple(h for h in self.hits if h.rule in _PHASE_RULES)
+        summary = "Possible pregnancy- or lactation-associated osteoporosis: DXA (Z-score), bone bloods, specialist review."  # fmt: skip
+        reasons = self.reasons([self.phase_line()], [self.reason(e) for e in hit.evidence])
+        return Outcome("plo-consider", "warning", summary, (*phase_hits, hit), advice.plo_consider(self.phase), reasons=reasons)  # fmt: skip
 
     # The whole assessment ----------------------------------------------------------------------------------------
     def run(self) -> Assessment:
@@ -383,46 +376,105 @@ class _Rules:
             pains = hip or pelvic
             diagnosed = bool(self.c.coded.get("toh_diagnosis"))
             flags = self.red_flags(pains)
-            for rule in flags:
-                topic, indicator, summary, recommendations = RED_FLAGS[rule]
-                hits = tuple(h for h in self.hits if h.rule in (rule, "P1", "P2", "P3", "T1"))
-                outcomes.append(Outcome(topic, indicator, summary, hits, recommendations))
+            for rule, indicator, after_onset in flags:
+                outcomes.append(self._red_flag(rule, indicator, after_onset, pains))
             if (hip or pelvic or diagnosed) and not flags and not self.resolved(pains):
                 outcomes.append(self._toh(hip, pelvic))
+            plo = self.plo()
+            if plo is not None:
+                outcomes.append(plo)
         dxa = self.dxa(in_population)
         if dxa is not None:
             outcomes.append(dxa)
         return Assessment(self.c.patient_id, self.now, RULES_VERSION, in_population, tuple(self.hits), tuple(outcomes))
 
+    def _red_flag(self, rule: str, indicator: Indicator, after_onset: bool, pains: list[Pain]) -> Outcome:
+        hits = tuple(h for h in self.hits if h.rule in (rule, *_PHASE_RULES, "T1"))
+        flag = next(h for h in self.hits if h.rule == rule)
+        summaries = {
+            "R1": "Hip pain with fever or raised inflammatory markers: exclude septic arthritis or osteomyelitis now."
+            if indicator == "critical"
+            else "Hip pain with fever or a raised CRP: look for infection before attributing it to TOH.",
+            "R2": "Hip fracture in pregnancy or postpartum: strict non-weight-bearing, urgent orthopaedic review.",
+            "R3": "Findings suggest avascular necrosis of the femoral head, not TOH: refer to orthopaedics.",
+            "R4": "Hip pain with a known malignancy: exclude metastasis first; TOH remains a differential.",
+            "R5": "Injury during weeks of hip pain: exclude a fracture; TOH remains the underlying differential."
+            if after_onset
+            else "Hip pain after recent trauma: follow the trauma pathway and exclude a fracture.",
+        }
+        reasons = self.reasons(
+            [self.phase_line()],
+            [self.reason(e) for e in flag.evidence],
+            [self.reason(e) for e in self.ordered(p.evidence for p in pains)],
+        )
+        recommendations = advice.red_flag(rule, self.phase, after_onset=after_onset)
+        return Outcome(RED_FLAG_TOPICS[rule], indicator, summaries[rule], hits, recommendations, reasons=reasons)
+
     def _toh(self, hip: list[Pain], pelvic: list[Pain]) -> Outcome:
+        c = self.c
         supporting = self.supporting(hip or pelvic)
         context_hits = tuple(h for h in self.hits if h.rule in ("P1", "P2", "P3", "T1", "T2", "T3"))
         support_hits = tuple(h for h in self.hits if h.rule.startswith("S"))
+        hits = context_hits + support_hits
         sides = {p.side for p in hip}
         bilateral = "S7" in supporting or {"left", "right"} <= sides
-        mri = MRI_PELVIS_AND_HIPS if bilateral else MRI_HIP
+        template = MRI_PELVIS_AND_HIPS if bilateral else MRI_HIP
+        pain_conditions = tuple(dict.fromkeys(p.evidence.reference for p in hip or pelvic if p.evidence.reference.startswith("Condition/")))  # fmt: skip
+        mri = ProposedOrder(template.loinc, template.display, reasons=pain_conditions)
+        pain_reasons = [self.reason(e) for e in self.ordered(p.evidence for p in hip or pelvic)]
+        # What weighs most is said first: the MRI, both hips, severity, the X-ray, timing, labs, risks, DXA.
+        weight = ("S4", "S7", "S2", "S3", "S1", "S5", "S6", "S8")
+        support_reasons = [line for rule in weight if rule in supporting for line in supporting[rule]]
         if "S4" in supporting:
-            notes = ("Both hips involved: watch for migration and protect both.",) if bilateral else ()
-            summary = (
-                "Findings consistent with transient osteoporosis of the hip: conservative care, no antiresorptives."
-            )
-            return Outcome(
-                "toh-consistent", "warning", summary, context_hits + support_hits, TOH_CONSISTENT, "high", notes
-            )
+            return self._consistent(hits, bilateral, pain_reasons, support_reasons)
+        reasons = self.reasons([self.phase_line()], pain_reasons, support_reasons)
         if not hip:
-            summary = "Pelvic pain in pregnancy or postpartum: ask whether it is in the hip or groin (possible TOH)."
-            notes = ("Low confidence: pelvic pain only. Ask whether the pain localises to the hip or groin.",)
+            summary = "Pelvic or lower abdominal pain in pregnancy or postpartum: does it localise to the hip or groin?"
+            notes = ("Low confidence: no hip or groin pain recorded.",)
+            recommendations = advice.toh_localise(bilateral)
             return Outcome(
-                "toh-consider", "info", summary, context_hits + support_hits, TOH_CONSIDER, "low", notes, (mri,)
+                "toh-consider", "info", summary, hits, recommendations, "low", notes, (mri,), reasons=reasons
             )
+        # Calibrated urgency (clinical.md 2.7): warning only at high priority, since TOH is rare and pelvic girdle
+        # pain common.
         others = [rule for rule in supporting if rule != "S1"]
-        priority: Literal["high", "medium"] = "high" if "S1" in supporting or len(others) >= 2 else "medium"
-        summary = (
-            "Hip pain in pregnancy or postpartum: consider transient osteoporosis of the hip; MRI without contrast."
-        )
-        return Outcome(
-            "toh-consider", "warning", summary, context_hits + support_hits, TOH_CONSIDER, priority, (), (mri,)
-        )
+        high = ("S1" in supporting and others) or len(others) >= 2
+        priority: Literal["high", "medium"] = "high" if high else "medium"
+        indicator: Indicator = "warning" if high else "info"
+        when = "in pregnancy" if c.pregnant else "after delivery"
+        summary = f"Hip pain {when}: consider transient osteoporosis of the hip; MRI without contrast."
+        recommendations = advice.toh_consider(self.phase, bilateral)
+        return Outcome("toh-consider", indicator, summary, hits, recommendations, priority, (), (mri,), reasons=reasons)
+
+    def _consistent(
+        self, hits: tuple[RuleHit, ...], bilateral: bool, pain_reasons: list[str], support_reasons: list[str]
+    ) -> Outcome:
+        c = self.c
+        diagnosed = bool(c.coded.get("toh_diagnosis"))
+        oedema_dates = [r.at for r in c.reports if "bone_marrow_oedema" in r.findings and r.at is not None]
+        latest = max(oedema_dates, default=None)
+        stale = latest is not None and _days(self.now - latest) > self.config.recent_findings_days
+        follow_up = diagnosed or stale
+        notes: list[str] = []
+        if any("subchondral_fracture" in r.findings for r in c.reports):
+            notes.append(
+                "Subchondral fracture line on MRI (seen in about half of TOH): strict non-weight-bearing and "
+                "orthopaedic review."
+            )
+        if bilateral:
+            notes.append("Both hips involved: watch for migration and protect both.")
+        if stale and latest is not None:
+            notes.append(f"The MRI is {ago(latest, self.now)}: repeat only if the pain is not settling.")
+        reasons = self.reasons([self.phase_line()], support_reasons[:1], pain_reasons, support_reasons[1:])
+        recommendations = advice.toh_consistent(self.phase, follow_up)
+        if follow_up:
+            summary = (
+                "Transient osteoporosis of the hip: follow-up; no antiresorptives, expect recovery in 6-12 months."
+            )
+            indicator: Indicator = "warning" if notes and notes[0].startswith("Subchondral") else "info"
+            return Outcome("toh-consistent", indicator, summary, hits, recommendations, "medium", tuple(notes), reasons=reasons)  # fmt: skip
+        summary = "Findings consistent with transient osteoporosis of the hip: protect the hip, no antiresorptives."
+        return Outcome("toh-consistent", "warning", summary, hits, recommendations, "high", tuple(notes), reasons=reasons)  # fmt: skip
 
 
 def _after(when: datetime | None, since: datetime | None) -> bool:

@@ -11,7 +11,16 @@ from typing import Any
 
 from service.screening.fhir import Coding, codings
 
-__all__ = ["SYSTEMS", "DxaCode", "ValueSet", "classify", "dxa_codes", "observation_loinc_codes", "value_set"]
+__all__ = [
+    "SYSTEMS",
+    "DxaCode",
+    "ValueSet",
+    "classify",
+    "drug_names",
+    "dxa_codes",
+    "observation_loinc_codes",
+    "value_set",
+]
 
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -108,12 +117,21 @@ def dxa_codes() -> Mapping[str, DxaCode]:
 
 
 @cache
+def drug_names() -> Mapping[str, tuple[str, ...]]:
+    """Drug class -> lower-case names and brands: the last resort when a medication carries no code we know."""
+    return {name: tuple(words) for name, words in _tables()["drug_names"].items()}
+
+
+_NOT_VALUE_SETS = {"dxa_codes", "drug_names"}
+
+
+@cache
 def _index() -> tuple[dict[Coding, frozenset[str]], dict[str, tuple[tuple[str, str], ...]]]:
     """Every value set at once: exact codes to set names, and per system the (prefix, set name) pairs."""
     exact: dict[Coding, set[str]] = {}
     prefixes: dict[str, list[tuple[str, str]]] = {}
     for name in _tables():
-        if name == "dxa_codes":
+        if name in _NOT_VALUE_SETS:
             continue
         valueset = value_set(name)
         for key in valueset.exact:

@@ -6,11 +6,11 @@ import copy
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from service.cds.cards import cards
-from service.screening import ScreeningConfig, screen_orders
+from service.screening import ScreeningConfig, build_context, screen_orders
 from tests.screening.scenario_data import CASES, Case
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -40,11 +40,34 @@ def at(case: Case, days: float) -> str:
 def test_a_patient_who_is_not_female_never_gets_an_obstetric_card(case: Case, gender: str | None) -> None:
     resources = copy.deepcopy(case.resources)
     patient = next(r for r in resources if r["resourceType"] == "Patient")
+    patient.pop("extension", None)  # no sex-for-clinical-use, which outranks gender
     if gender is None:
         del patient["gender"]
     else:
         patient["gender"] = gender
     assert run(case, resources) == []
+
+
+@FAST
+@given(case=st.sampled_from(CASES))
+def test_sex_for_clinical_use_outranks_gender(case: Case) -> None:
+    resources = copy.deepcopy(case.resources)
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    system = "http://terminology.hl7.org/CodeSystem/sex-parameter-for-clinical-use"
+    patient["extension"] = [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/patient-sexParameterForClinicalUse",
+            "extension": [
+                {"url": "value", "valueCodeableConcept": {"coding": [{"system": system, "code": "male-typical"}]}}
+            ],
+        }
+    ]
+    assert run(case, resources) == []
+
+
+def delivered_within(case: Case, days: int) -> bool:
+    context = build_context(case.resources, case.now)
+    return context.days_postpartum is not None and context.days_postpartum < days
 
 
 def red_flag(case: Case, kind: str, days_ago: float, value: float) -> dict[str, Any]:
@@ -85,6 +108,8 @@ def red_flag(case: Case, kind: str, days_ago: float, value: float) -> dict[str, 
     extra=st.floats(min_value=0.0, max_value=100.0),
 )
 def test_adding_a_red_flag_never_leaves_a_toh_card(case: Case, kind: str, days_ago: float, extra: float) -> None:
+    # CRP alone within a week after delivery is physiological, not a red flag (clinical.md 2.7).
+    assume(not (kind == "crp" and delivered_within(case, days=7)))
     value = {"fever": 38.0 + extra / 25, "crp": 50.0 + extra * 3}.get(kind, 0.0)
     shown = topics(run(case, [*case.resources, red_flag(case, kind, days_ago, value)]))
     assert not TOH_TOPICS & set(shown)

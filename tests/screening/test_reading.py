@@ -52,7 +52,7 @@ def test_codes_match_by_code_never_by_display() -> None:
         ("No fracture line or double-line sign.", set(), {"fracture", "avascular_necrosis"}),
         ("Marrow edema of the left femoral head, without effusion", {"bone_marrow_oedema", "left"}, {"effusion"}),
         ("Resolution of marrow oedema.", {"resolution"}, {"bone_marrow_oedema"}),
-        ("Subtle subchondral fracture line; otherwise normal.", {"fracture"}, set()),
+        ("Subtle subchondral fracture line; otherwise normal.", {"subchondral_fracture"}, {"fracture"}),
         ("Osteopenia of the proximal femur but no fracture.", {"osteopenia"}, {"fracture"}),
     ],
 )

@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from fixtures.scenarios import SCENARIOS_DIR_NAME, render
 from service.cds.cards import cards
-from service.screening import ScreeningConfig, screen_orders
+from service.screening import Outcome, ScreeningConfig, build_context, screen_orders
+from service.screening.valuesets import _tables
 from tests.cds_rules import card_errors
 from tests.screening.scenario_data import CASES, SCENARIOS_DIR, TABLE, Case
 
 
-def run(case: Case) -> list[dict]:
+def assess(case: Case) -> tuple[Outcome, ...]:
     assessment, orders = screen_orders(case.resources, case.drafts, case.now, ScreeningConfig(**case.config))
-    return cards((*assessment.outcomes, *orders), assessment.patient_id)
+    return (*assessment.outcomes, *orders)
 
 
-def summary_of(card: dict) -> dict[str, str]:
-    topic = card["source"]["topic"]["code"]
-    got = {"topic": topic, "indicator": card["indicator"]}
-    if topic.startswith("toh-"):
-        got["priority"] = card["detail"].split("(priority: ", 1)[1].split(")", 1)[0]
+def run(case: Case) -> list[dict]:
+    return cards(assess(case), patient_of_case(case))
+
+
+def patient_of_case(case: Case) -> str | None:
+    return next((r["id"] for r in case.resources if r["resourceType"] == "Patient"), None)
+
+
+def summary_of(outcome: Outcome) -> dict[str, str]:
+    got = {"topic": outcome.topic, "indicator": outcome.indicator}
+    if outcome.priority:
+        got["priority"] = outcome.priority
     return got
 
 
@@ -35,8 +44,10 @@ def test_the_table_covers_every_scenario_of_clinical_md() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_scenario_gives_exactly_its_expected_cards(case: Case) -> None:
+    outcomes = assess(case)
+    assert [summary_of(outcome) for outcome in outcomes] == case.expected
     rendered = run(case)
-    assert [summary_of(card) for card in rendered] == case.expected
+    assert [card["indicator"] for card in rendered] == [outcome.indicator for outcome in outcomes]
     for card in rendered:
         assert card_errors(card) == []
         assert card["source"]["topic"]["system"] == "urn:toh-cds:card-type"
@@ -46,13 +57,51 @@ def test_scenario_gives_exactly_its_expected_cards(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_every_card_cites_evidence_from_the_record(case: Case) -> None:
+def test_every_outcome_rests_on_evidence_from_the_record(case: Case) -> None:
     references = {f"{r['resourceType']}/{r['id']}" for r in case.resources}
-    for card in run(case):
-        cited = {part.split("`")[1] for part in card["detail"].split("\n") if "`" in part}
-        assert cited, card["summary"]
+    for outcome in assess(case):
+        cited = {evidence.reference for evidence in outcome.evidence}
+        assert cited, outcome.summary
         assert cited <= references
-        assert "**Sources**" in card["detail"] and "](https://" in card["detail"]
+        assert outcome.reasons, outcome.summary
+
+
+# --- clinical.md 2.7, "Cards as a clinician reads them": on every scenario --------------------------------------
+RULE_ID = re.compile(r"\b(?:P[0-4]|T[1-3]|S[1-8]|R[1-6])\b")
+VALUE_SET_KEYS = {name for name in _tables() if "_" in name}
+CLINICIAN_TEXT = [(case, card) for case in CASES for card in run(case)]
+IDS = [f"{case.id}-{card['source']['topic']['code']}" for case, card in CLINICIAN_TEXT]
+
+
+def clinician_text(card: dict) -> str:
+    return "\n".join([card["summary"], card["detail"], *(s["label"] for s in card.get("suggestions", []))])
+
+
+@pytest.mark.parametrize(("case", "card"), CLINICIAN_TEXT, ids=IDS)
+def test_clinician_text_has_no_rule_ids_value_set_keys_or_ucum_annotations(case: Case, card: dict) -> None:
+    text = clinician_text(card)
+    assert not RULE_ID.findall(text)
+    assert not [key for key in VALUE_SET_KEYS if key in text]
+    assert not re.findall(r"\{[^}]*\}", text)
+    assert "Condition/" not in text and "Observation/" not in text
+
+
+@pytest.mark.parametrize(("case", "card"), CLINICIAN_TEXT, ids=IDS)
+def test_toh_details_stay_short_and_links_resolve(case: Case, card: dict) -> None:
+    if card["source"]["topic"]["code"].startswith("toh-"):
+        assert len(card["detail"]) < 1200
+    urls = [link["url"] for link in card.get("links", [])] + re.findall(r"\]\((https?://[^)]+)\)", card["detail"])
+    for url in urls:
+        assert url.startswith(("https://doi.org/", "https://pubmed.ncbi.nlm.nih.gov/")), url
+        assert "?term=" not in url
+
+
+@pytest.mark.parametrize(("case", "card"), CLINICIAN_TEXT, ids=IDS)
+def test_cards_after_delivery_never_mention_delivery_planning(case: Case, card: dict) -> None:
+    context = build_context(case.resources, case.now)
+    if not context.pregnant:
+        assert "delivery planning" not in clinician_text(card).lower()
+        assert "plan the delivery" not in clinician_text(card).lower()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
