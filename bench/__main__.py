@@ -35,10 +35,11 @@ import httpx
 from bench import bodies, load, report
 from bench import screening as screening_bench
 from bench.stack import NOTIFY_TOKEN, Child, Stack, children, cpu_seconds, peak_rss_mb, python
+from service.pipeline.celery import create_celery_app
+from service.pipeline.task_names import TaskName
 from service.settings import Settings
 from service.store import SCREENINGS_KEY, cards_key, due_flag_key, due_flag_seconds, due_key
 from workers import due
-from workers.celery_app import create_celery_app
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECONDS = float(os.environ.get("TOH_BENCH_SECONDS", "5"))
@@ -106,7 +107,7 @@ class Bench(Stack):
         def bare_loop() -> dict[str, float]:
             count, started = 0, time.perf_counter()
             while time.perf_counter() - started < SECONDS:
-                producer.send_task("toh.process_event", kwargs={"fhir_base": self.fhir_base,
+                producer.send_task(TaskName.PROCESS_EVENT, kwargs={"fhir_base": self.fhir_base,
                                                                 "focus": "Observation/1", "resource": payload})  # fmt: skip
                 count += 1
             return {"requests_per_second": count / (time.perf_counter() - started)}
@@ -172,7 +173,7 @@ class Bench(Stack):
 
         async def one() -> None:
             sent = time.time()
-            task_id = producer.send_task("toh.ping").id
+            task_id = producer.send_task(TaskName.PING).id
             while time.time() - sent < 30:
                 if self.store.exists(f"celery-task-meta-{task_id}"):
                     samples.append((time.time() - sent) * 1e3)
@@ -218,7 +219,7 @@ class Bench(Stack):
         for patient in patients:
             due.mark_due(self.store, self.fhir_base, patient, flag_seconds=due_flag_seconds(0))
         before, started = screened(), time.perf_counter()
-        producer.send_task("toh.screen_due", kwargs={"fhir_base": self.fhir_base})
+        producer.send_task(TaskName.SCREEN_DUE, kwargs={"fhir_base": self.fhir_base})
         while screened() - before < len(patients):
             time.sleep(0.01)
         producer.close()
@@ -232,11 +233,11 @@ class Bench(Stack):
         first_rate = self.screened_rate(patients)
         service_figures, reference = paired(
             lambda: self.screened_rate(patients),
-            lambda: self.drain_rate("toh.ping", [{} for _ in range(2000)]),
+            lambda: self.drain_rate(TaskName.PING, [{} for _ in range(2000)]),
             rounds=SCREENING_ROUNDS,
         )
         one_each = self.drain_rate(
-            "toh.screen_patient", [{"fhir_base": self.fhir_base, "patient_id": patient} for patient in patients]
+            TaskName.SCREEN_PATIENT, [{"fhir_base": self.fhir_base, "patient_id": patient} for patient in patients]
         )
         return {
             "service": service_figures,

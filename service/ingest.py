@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from service.errors import ProblemError
 from service.fhir.notifications import Event, Notification
+from service.pipeline.task_names import TaskName
 from service.publisher import Due, DuePatient, Job, TaskPublisher
 from service.screening.fhir import patient_of, patient_reference, reference_id
 from service.store import FOREIGN_RESOURCES_KEY, due_flag_key, due_flag_seconds, due_key
@@ -88,7 +89,7 @@ def _channel_state(
 
 def _due(publisher: TaskPublisher, fhir_base: str, coalesce_seconds: float, patients: list[DuePatient]) -> Due:
     """The first event of a coalescing window schedules the screening of everyone waiting then."""
-    screen = publisher.message("toh.screen_due", {"fhir_base": fhir_base}, countdown=coalesce_seconds or None)
+    screen = publisher.message(TaskName.SCREEN_DUE, {"fhir_base": fhir_base}, countdown=coalesce_seconds or None)
     flag = due_flag_key(fhir_base)
     return Due(due_key(fhir_base), flag, due_flag_seconds(coalesce_seconds), screen, patients)
 
@@ -119,7 +120,7 @@ async def accept_notification(
             await publisher.publish([], state=state)
             return Accepted(0, 0)
         if notification.kind == "ping" or (notification.kind == "event-notification" and not notification.events):
-            resync = publisher.message("toh.resync", {"fhir_base": fhir_base, "since": time.time() - 3600})
+            resync = publisher.message(TaskName.RESYNC, {"fhir_base": fhir_base, "since": time.time() - 3600})
             await publisher.publish([(None, resync)], state=state)
             return Accepted(1, 0)
         jobs: list[Job] = []
@@ -134,7 +135,7 @@ async def accept_notification(
                 patients.append((_seen_key(notification, event), patient))
             else:  # id-only or empty, or not about a patient: a worker reads the focus
                 kwargs = {"fhir_base": fhir_base, "focus": event.focus, "resource": resource}
-                jobs.append((_seen_key(notification, event), publisher.message("toh.process_event", kwargs)))
+                jobs.append((_seen_key(notification, event), publisher.message(TaskName.PROCESS_EVENT, kwargs)))
         due = _due(publisher, fhir_base, coalesce_seconds, patients) if patients else None
         gap = subscription is not None and before is not None and bool(numbers) and min(numbers) > before + 1
         if gap:
@@ -146,7 +147,7 @@ async def accept_notification(
                 "first": before + 1,
                 "last": min(numbers) - 1,
             }
-            jobs.append((None, publisher.message("toh.check_gap", check, countdown=gap_grace_seconds)))
+            jobs.append((None, publisher.message(TaskName.CHECK_GAP, check, countdown=gap_grace_seconds)))
         queued = await publisher.publish(jobs, mark_seconds=SEEN_SECONDS, state=state, due=due) - gap
         if conflicting:
             log.warning("ingest.focus_patient_conflict", events=conflicting)

@@ -28,12 +28,12 @@ from service.http_client import outbound_client
 from service.logging import configure_logging
 from service.memory import large_blocks_mapped
 from service.middleware import RequestContextMiddleware
+from service.pipeline.celery import create_celery_app
 from service.publisher import TaskPublisher
 from service.rate_limit import RateLimiter
 from service.readiness import Readiness, WorkerPing
 from service.settings import Settings, get_settings
 from service.watchdog import watch
-from workers.celery_app import create_celery_app
 
 __all__ = ["app", "create_app"]
 

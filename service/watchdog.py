@@ -21,6 +21,7 @@ from celery import Celery
 from redis.exceptions import RedisError
 
 from service.ingest import SUBSCRIPTIONS_KEY
+from service.pipeline.task_names import TaskName
 
 __all__ = ["overdue", "subscription_states", "watch"]
 
@@ -54,7 +55,9 @@ async def watch(redis: aioredis.Redis, celery: Celery, fhir_base: str, every: fl
                 if await redis.set(f"toh:watchdog:{subscription}", "1", nx=True, ex=max(60, int(every * 4))):
                     log.warning("watchdog.heartbeat_overdue", subscription=subscription, silent_seconds=round(silence))
                     kwargs = {"fhir_base": fhir_base, "subscription": subscription}
-                    await anyio.to_thread.run_sync(partial(celery.send_task, "toh.subscription_status", kwargs=kwargs))
+                    await anyio.to_thread.run_sync(
+                        partial(celery.send_task, TaskName.SUBSCRIPTION_STATUS, kwargs=kwargs)
+                    )
         except (RedisError, OSError) as exc:
             log.warning("watchdog.unavailable", error=type(exc).__name__)
         except Exception as exc:  # the broker down, for instance: try again next round

@@ -16,7 +16,9 @@ QUEUE = Queue("toh-broker-test")
 
 
 def connect(server: RedisServer) -> Connection:
-    return Connection(server.url, transport="workers.broker:Transport", transport_options={"visibility_timeout": 3600})
+    return Connection(
+        server.url, transport="service.pipeline.broker:Transport", transport_options={"visibility_timeout": 3600}
+    )
 
 
 def publish(server: RedisServer, body: str) -> None:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import json
 
+from service.pipeline.celery import celery_config
 from service.settings import Settings
 from tests.processes import LoggedProcess
-from workers.celery_app import app, celery_config
+from workers.celery_app import app
 
 
 def test_configuration_is_safe_for_idempotent_tasks() -> None:
@@ -20,7 +21,7 @@ def test_configuration_is_safe_for_idempotent_tasks() -> None:
     assert config["broker_transport_options"]["visibility_timeout"] > settings.retry_backoff_max
     assert app.conf.broker_url == settings.redis_url
     # The transport that queues again, on reconnect, what a worker held when Redis went away (tests/test_broker.py).
-    assert app.connection_for_write().transport_cls == "workers.broker:Transport"
+    assert app.connection_for_write().transport_cls == "service.pipeline.broker:Transport"
 
 
 def test_ping_round_trip_through_a_real_worker(worker: LoggedProcess) -> None:

@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.main import create_app
+from service.pipeline.celery import create_celery_app
 from service.redis_server import RedisServer
 from service.settings import Settings
 from service.store import SCREENINGS_KEY
 from tests.processes import LoggedProcess
 from tests.waiting import eventually
-from workers.celery_app import create_celery_app
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -1,66 +1,14 @@
-"""The Celery application, configured from the same settings as the API.
-
-Tasks are idempotent, so messages are acknowledged late and re-queued if a worker dies mid-task; the
-Redis visibility timeout is kept above the longest retry countdown so retries never loop.
-"""
+"""The workers' Celery app (`celery -A workers.celery_app:app`), built from the environment's settings, with the
+worker-side signal handlers and the Redis-restart check wired on import."""
 
 from __future__ import annotations
 
-from typing import Any
+from service.pipeline.celery import create_celery_app
+from service.settings import get_settings
+from workers import signals  # noqa: F401  (its handlers connect on import)
+from workers.restarts import ResyncAfterRedisRestart
 
-from celery import Celery
-
-from service.settings import Settings, get_settings
-
-__all__ = ["app", "celery_config", "create_celery_app"]
-
-
-def celery_config(settings: Settings) -> dict[str, Any]:
-    redis_url = settings.effective_redis_url
-    transport_options = {
-        "visibility_timeout": settings.visibility_timeout,
-        "socket_connect_timeout": settings.http_connect_timeout,
-        "socket_timeout": settings.http_timeout,
-    }
-    return {
-        "broker_url": redis_url,
-        "broker_transport": "workers.broker:Transport",
-        "result_backend": redis_url,
-        "broker_transport_options": transport_options,
-        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout},
-        "visibility_timeout": settings.visibility_timeout,
-        "broker_connection_retry_on_startup": True,
-        # A task that schedules another (a retry, a screening) waits up to about 30 s for Redis to come back.
-        "task_publish_retry_policy": {"max_retries": 30, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "accept_content": ["json"],
-        "result_accept_content": ["json"],
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
-        "task_soft_time_limit": settings.task_soft_time_limit,
-        "task_time_limit": settings.task_time_limit,
-        "task_ignore_result": True,
-        "result_expires": 3600,
-        "worker_hijack_root_logger": False,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "enable_utc": True,
-        "timezone": "UTC",
-    }
-
-
-def create_celery_app(settings: Settings) -> Celery:
-    celery = Celery("toh_cds", include=["workers.tasks"], set_as_current=False)
-    celery.conf.update(celery_config(settings))
-    return celery
-
+__all__ = ["app"]
 
 app = create_celery_app(get_settings())
-
-# Signal handlers (logging, outcome counting) and the check for a restarted Redis are wired on import, so that
-# `celery -A workers.celery_app:app` gets them.
-from workers import signals  # noqa: E402, F401
-from workers.restarts import ResyncAfterRedisRestart  # noqa: E402
-
 app.steps["consumer"].add(ResyncAfterRedisRestart)

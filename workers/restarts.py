@@ -16,6 +16,7 @@ import structlog
 from celery import bootsteps
 from redis.exceptions import RedisError
 
+from service.pipeline.task_names import TaskName
 from service.settings import get_settings
 from workers.clients import redis_client
 
@@ -32,8 +33,6 @@ class ResyncAfterRedisRestart(bootsteps.StartStopStep):
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def start(self, consumer: Any) -> None:
-        from workers.tasks import resync
-
         fhir_base = get_settings().fhir_base_url
         store = redis_client()
         try:
@@ -41,7 +40,8 @@ class ResyncAfterRedisRestart(bootsteps.StartStopStep):
             recorded = cast(bytes | None, store.get(RUN_ID_KEY))
             if recorded is not None and recorded.decode() != run_id and fhir_base:
                 log.warning("redis.restarted", lookback_seconds=RESTART_LOOKBACK_SECONDS)
-                resync.delay(fhir_base=fhir_base, since=time.time() - RESTART_LOOKBACK_SECONDS)
+                kwargs = {"fhir_base": fhir_base, "since": time.time() - RESTART_LOOKBACK_SECONDS}
+                consumer.app.send_task(TaskName.RESYNC, kwargs=kwargs)
             store.set(RUN_ID_KEY, run_id)  # after the resync is queued: a failure in between means another try
         except RedisError as exc:  # Redis gone again: the consumer reconnects and this runs once more
             log.warning("redis.restart_check_failed", error=type(exc).__name__)

@@ -27,6 +27,7 @@ from service.fhir.client import FhirClient, FhirError, PermanentFhirError, Retry
 from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
 from service.ingest import SUBSCRIPTIONS_KEY, event_key
+from service.pipeline.task_names import TaskName
 from service.screening import RULES_VERSION, screen
 from service.screening.fhir import own_resources, patient_of
 from service.settings import get_settings
@@ -93,7 +94,7 @@ def fhir_task(name: str, base: type[Task] = DeadLettering) -> Callable[[Callable
     )
 
 
-@app.task(name="toh.ping", ignore_result=False)
+@app.task(name=TaskName.PING, ignore_result=False)
 def ping() -> str:
     """Round trip through the broker and a worker; readiness and tests use it."""
     return "pong"
@@ -113,7 +114,7 @@ def schedule_screening(fhir_base: str, patient_id: str) -> bool:
     return True
 
 
-@fhir_task("toh.process_event")
+@fhir_task(TaskName.PROCESS_EVENT)
 def process_event(fhir_base: str, focus: str | None, resource: dict[str, Any] | None = None) -> None:
     if resource is None and focus:
         resource = fhir(fhir_base).read(focus)  # id-only payloads: fetch the focus
@@ -161,7 +162,7 @@ def _screen(store: redis.Redis, fhir_base: str, patient_id: str) -> list[str]:
     return assessment.topics
 
 
-@fhir_task("toh.screen_due", base=BatchDeadLettering)
+@fhir_task(TaskName.SCREEN_DUE, base=BatchDeadLettering)
 def screen_due(fhir_base: str) -> int:
     """Screen a batch of the patients waiting on this server; if more wait, another task takes the next batch
     meanwhile. One patient's permanent failure is dead-lettered without holding up the rest; a transient one
@@ -196,7 +197,7 @@ def _screening_failed(fhir_base: str, patient_id: str, task_id: str, reason: str
     redis_client().hincrby(SCREENINGS_KEY, "dead-lettered", 1)
 
 
-@fhir_task("toh.screen_patient")
+@fhir_task(TaskName.SCREEN_PATIENT)
 def screen_patient(fhir_base: str, patient_id: str) -> list[str]:
     """One patient's screening, for a caller that needs it now (and messages queued by earlier versions)."""
     return _screen(redis_client(), fhir_base, patient_id)
@@ -213,7 +214,7 @@ def _write_back(client: FhirClient, risk: dict[str, Any], digest: str, now: date
     log.info("writeback.done", status=risk["status"])
 
 
-@fhir_task("toh.resync")
+@fhir_task(TaskName.RESYNC)
 def resync(fhir_base: str, since: float) -> int:
     """Re-query Observations and ImagingStudies updated since `since` (epoch seconds); screen their patients."""
     stamp = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -232,7 +233,7 @@ def resync(fhir_base: str, since: float) -> int:
 GAP_CHECK_LIMIT = 1000  # wider gaps are not checked number by number: they are treated as lost
 
 
-@app.task(name="toh.check_gap")
+@app.task(name=TaskName.CHECK_GAP)
 def check_gap(fhir_base: str, subscription: str, first: int, last: int) -> int:
     """Event numbers `first`..`last` were skipped a grace period ago; those still unseen were lost: re-query."""
     numbers = range(first, last + 1)
@@ -249,7 +250,7 @@ def check_gap(fhir_base: str, subscription: str, first: int, last: int) -> int:
     return missing
 
 
-@fhir_task("toh.subscription_status")
+@fhir_task(TaskName.SUBSCRIPTION_STATUS)
 def subscription_status(fhir_base: str, subscription: str) -> str:
     """After a missed heartbeat: ask the server. Events we never received -> resync; an errored channel ->
     re-activate it (servers do not do that themselves)."""

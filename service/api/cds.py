@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from service.api.body import read_json_body
 from service.api.deps import HttpDep, RedisDep, SettingsDep
 from service.cds.auth import Claims
 from service.cds.feedback import parse_feedback, store_feedback
 from service.cds.hooks import answer_hook
-from service.cds.request import parse_hook_request, read_json_body
+from service.cds.request import parse_hook_request
 from service.cds.services import SERVICES, CdsService, discovery
 from service.errors import ProblemError
 

@@ -13,8 +13,8 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from service.api.body import read_json_body
 from service.api.deps import PublisherDep, RedisDep, SettingsDep
-from service.cds.request import read_json_body
 from service.errors import ProblemError, Unauthorized, operation_outcome
 from service.fhir.notifications import (
     Notification,

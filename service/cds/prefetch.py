@@ -20,11 +20,11 @@ import httpx
 import structlog
 
 from service.cds.request import HookRequest
-from service.cds.services import PREFETCH, render_prefetch
 from service.errors import ProblemError
 from service.fhir.limits import Budget, RecordLimits, TooLarge
 from service.fhir.urls import on_server
 from service.screening.fhir import own_resources
+from service.screening.queries import PREFETCH, render_prefetch
 
 __all__ = ["Record", "gather_record", "is_allowlisted"]
 

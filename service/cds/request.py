@@ -11,14 +11,12 @@ from typing import Any, Literal
 from uuid import UUID
 
 import structlog
-from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from starlette.requests import ClientDisconnect
 
 from service.cds.services import CdsService
 from service.errors import ProblemError, validation_messages
 
-__all__ = ["FhirAuthorization", "HookRequest", "parse_hook_request", "read_json_body"]
+__all__ = ["FhirAuthorization", "HookRequest", "parse_hook_request"]
 
 log = structlog.get_logger("toh.http")
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -73,28 +71,6 @@ class HookRequest(BaseModel):
             for e in bundle.get("entry", [])
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)
         ]
-
-
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 past `limit` bytes (announced or streamed) and 415 unless it is JSON."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise ProblemError(415, "Content-Type must be application/json (or a +json type)")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ProblemError(413, f"Request body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ProblemError(413, f"Request body larger than {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:  # nobody is left to answer: a quiet line, not a traceback
-        log.debug("http.client_disconnected", received=size)
-        raise ProblemError(400, "The client closed the connection before the body was complete") from None
-    return b"".join(chunks)
 
 
 def _check_context(service: CdsService, context: dict[str, Any]) -> list[str]:

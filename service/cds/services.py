@@ -1,41 +1,14 @@
-"""The three CDS services and what they prefetch (https://cds-hooks.hl7.org/2.0/#discovery).
-
-Templates use only `{{context.patientId}}`, a token every one of these hooks allows, and plain search parameters.
-Observations are filtered to the LOINC codes the screening reads; non-LOINC findings come from Conditions.
-"""
+"""The three CDS services and what they prefetch (https://cds-hooks.hl7.org/2.0/#discovery): the record queries of
+`service.screening.queries`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-from service.screening.valuesets import observation_loinc_codes
+from service.screening.queries import PREFETCH
 
-__all__ = ["PREFETCH", "SERVICES", "CdsService", "discovery", "render_prefetch"]
-
-
-def _observation_query() -> str:
-    codes = ",".join(f"http://loinc.org|{code}" for code in observation_loinc_codes())
-    return f"Observation?patient={{{{context.patientId}}}}&code={codes}&_count=200"
-
-
-PREFETCH: dict[str, str] = {
-    "patient": "Patient/{{context.patientId}}",
-    "conditions": "Condition?patient={{context.patientId}}&_count=200",
-    "observations": _observation_query(),
-    "procedures": "Procedure?patient={{context.patientId}}&_count=100",
-    "encounters": "Encounter?patient={{context.patientId}}&_count=100",
-    "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_count=100",
-    "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_count=100",
-    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_count=100",
-    "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_count=100",
-}
-
-
-def render_prefetch(template: str, patient_id: str) -> str:
-    """A prefetch template as a query for one patient (the only token our templates use)."""
-    return template.replace("{{context.patientId}}", quote(patient_id, safe=""))
+__all__ = ["SERVICES", "CdsService", "discovery"]
 
 
 @dataclass(frozen=True)

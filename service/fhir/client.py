@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 import httpx
 
-from service.cds.services import PREFETCH, render_prefetch
 from service.fhir.limits import Budget, RecordLimits, TooLarge
 from service.fhir.urls import on_server
 from service.per_process import PerProcess
+from service.screening.queries import PREFETCH, render_prefetch
 
 __all__ = ["FhirClient", "FhirError", "PermanentFhirError", "RetryableFhirError"]
 

@@ -10,10 +10,10 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from service.pipeline.celery import create_celery_app
 from service.publisher import Due, DuePatient, TaskPublisher
 from service.redis_server import RedisServer
 from service.settings import Settings
-from workers.celery_app import create_celery_app
 
 PER_MESSAGE = {("headers", "id"), ("headers", "root_id"), ("headers", "origin"), ("properties", "correlation_id"),
                ("properties", "delivery_tag"), ("properties", "reply_to")}  # fmt: skip

@@ -8,7 +8,7 @@ visibility timeout, an hour; the others would be lost. Here each such message is
 soon as the next connection starts consuming. Tasks are idempotent: a message queued again after its task had in fact
 finished only repeats work.
 
-Celery uses this transport through `broker_transport` (workers/celery_app.py).
+Celery uses this transport through `broker_transport` (service/pipeline/celery.py).
 """
 
 from __future__ import annotations
