@@ -27,12 +27,18 @@ from service.fhir.notifications import Event, Notification
 from service.pipeline.task_names import TaskName
 from service.publisher import Due, DuePatient, Job, TaskPublisher
 from service.screening.fhir import patient_of, patient_reference, reference_id
-from service.store import FOREIGN_RESOURCES_KEY, due_flag_key, due_flag_seconds, due_key
+from service.store import (
+    FOREIGN_RESOURCES_KEY,
+    SUBSCRIPTIONS_KEY,
+    due_flag_key,
+    due_flag_seconds,
+    due_key,
+    seen_key,
+)
 
-__all__ = ["SEEN_SECONDS", "SUBSCRIPTIONS_KEY", "Accepted", "accept_notification", "event_key"]
+__all__ = ["SEEN_SECONDS", "Accepted", "accept_notification", "event_key"]
 
 log = structlog.get_logger("toh.ingest")
-SUBSCRIPTIONS_KEY = "toh:subscriptions"  # hash: subscription reference -> JSON of what its channel last said
 SEEN_SECONDS = 7 * 86400
 
 
@@ -44,7 +50,7 @@ class Accepted:
 
 def event_key(subscription: str, number: int) -> str:
     """Marks one event of one subscription as received."""
-    return f"toh:seen:{subscription}:{number}"
+    return seen_key(subscription, str(number))
 
 
 def _seen_key(notification: Notification, event: Event) -> str | None:
@@ -55,7 +61,7 @@ def _seen_key(notification: Notification, event: Event) -> str | None:
         version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
         if not isinstance(version, str):
             version = hashlib.sha256(json.dumps(event.resource, sort_keys=True).encode()).hexdigest()[:32]
-        return f"toh:seen:{event.focus}:{version}"
+        return seen_key(event.focus, version)
     return None
 
 

@@ -23,12 +23,13 @@ import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
 
+from service.store import READY_KEY
 from service.watchdog import overdue, subscription_states
 
 __all__ = [
-    "READY_KEY",
     "Check",
     "Readiness",
+    "WorkerPing",
     "check_fhir",
     "check_heartbeats",
     "check_redis",
@@ -66,9 +67,6 @@ class Check:
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1e3, 2)
-
-
-READY_KEY = "toh:ready"  # written (with a TTL) by every readiness round: a Redis that refuses writes is not ready
 
 
 async def check_redis(client: aioredis.Redis) -> Check:

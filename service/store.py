@@ -8,12 +8,17 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "CLAIM_PREFIX",
     "DEAD_LETTERS_KEY",
     "EVIDENCE_SECONDS",
+    "FEEDBACK_SEEN_SECONDS",
     "FEEDBACK_STREAM",
     "FOREIGN_RESOURCES_KEY",
+    "READY_KEY",
     "RECORD_FEEDBACK",
+    "RUN_ID_KEY",
     "SCREENINGS_KEY",
+    "SUBSCRIPTIONS_KEY",
     "TASK_OUTCOMES_KEY",
     "cards_entry",
     "cards_key",
@@ -21,10 +26,16 @@ __all__ = [
     "due_flag_seconds",
     "due_key",
     "evidence_key",
+    "feedback_seen_key",
     "fresh_cards",
+    "jti_key",
+    "seen_key",
     "server_digest",
     "snooze_key",
     "task_outcome_field",
+    "watchdog_key",
+    "writing_key",
+    "written_key",
 ]
 
 # Hash: "<task name>|<outcome>" -> count. Workers (any number of processes) HINCRBY; /metrics reads it.
@@ -60,6 +71,43 @@ def server_digest(fhir_base: str) -> str:
 
 
 EVIDENCE_SECONDS = 30 * 86400  # as long as a card can be snoozed: its link works while it can be shown
+
+
+SUBSCRIPTIONS_KEY = "toh:subscriptions"  # hash: subscription reference -> JSON of what its channel last said
+READY_KEY = "toh:ready"  # written (with a TTL) by every readiness round: a Redis that refuses writes is not ready
+RUN_ID_KEY = "toh:redis-run-id"  # the Redis run id the workers last saw (workers/restarts.py)
+CLAIM_PREFIX = "toh:claim:"  # + task id: a set of the patients that screening task took (workers/due.py)
+
+
+def seen_key(scope: str, mark: str) -> str:
+    """Marks one notification event as received: `scope` is its subscription (mark: the event number) or its focus
+    resource (mark: the resource version)."""
+    return f"toh:seen:{scope}:{mark}"
+
+
+def watchdog_key(subscription: str) -> str:
+    """Held while one API process asks the workers about a silent channel, so that only one does."""
+    return f"toh:watchdog:{subscription}"
+
+
+def jti_key(issuer: str, jti: str) -> str:
+    """A JWT id seen from one issuer: a second use within the token's lifetime is a replay."""
+    return f"toh:jti:{issuer}:{jti}"
+
+
+def feedback_seen_key(digest: str) -> str:
+    """One distinct feedback item, stored once however often it is sent."""
+    return f"toh:feedback:seen:{digest}"
+
+
+def writing_key(cards_key: str) -> str:
+    """The write-back lock of one patient (workers/write_lock.py)."""
+    return f"toh:writing:{cards_key}"
+
+
+def written_key(cards_key: str) -> str:
+    """The digest of the cards last written back to the FHIR server for one patient."""
+    return f"toh:written:{cards_key}"
 
 
 def evidence_key(card_uuid: str) -> str:

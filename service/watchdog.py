@@ -20,8 +20,8 @@ import structlog
 from celery import Celery
 from redis.exceptions import RedisError
 
-from service.ingest import SUBSCRIPTIONS_KEY
 from service.pipeline.task_names import TaskName
+from service.store import SUBSCRIPTIONS_KEY, watchdog_key
 
 __all__ = ["overdue", "subscription_states", "watch"]
 
@@ -52,7 +52,7 @@ async def watch(redis: aioredis.Redis, celery: Celery, fhir_base: str, every: fl
         await asyncio.sleep(every)  # a periodic duty, not a synchronisation
         try:
             for subscription, silence in overdue(await subscription_states(redis), time.time()).items():
-                if await redis.set(f"toh:watchdog:{subscription}", "1", nx=True, ex=max(60, int(every * 4))):
+                if await redis.set(watchdog_key(subscription), "1", nx=True, ex=max(60, int(every * 4))):
                     log.warning("watchdog.heartbeat_overdue", subscription=subscription, silent_seconds=round(silence))
                     kwargs = {"fhir_base": fhir_base, "subscription": subscription}
                     await anyio.to_thread.run_sync(

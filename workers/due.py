@@ -12,11 +12,10 @@ from typing import cast
 
 import redis
 
-from service.store import due_flag_key, due_key
+from service.store import CLAIM_PREFIX, due_flag_key, due_key
 
-__all__ = ["CLAIM_PREFIX", "claim", "claimed", "give_back", "mark_due", "release", "screened", "unschedule"]
+__all__ = ["claim", "claimed", "give_back", "mark_due", "release", "screened", "unschedule"]
 
-CLAIM_PREFIX = "toh:claim:"  # + task id: a set of the patients that task took
 CLAIM_TTL_SECONDS = 7 * 86400  # a claim outlives any retry schedule; finished claims are deleted, not expired
 
 # KEYS[1] due set, KEYS[2] this task's claim, KEYS[3] the "a task is scheduled" flag; ARGV[1] batch size,

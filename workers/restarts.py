@@ -18,12 +18,12 @@ from redis.exceptions import RedisError
 
 from service.pipeline.task_names import TaskName
 from service.settings import get_settings
+from service.store import RUN_ID_KEY
 from workers.clients import redis_client
 
-__all__ = ["RESTART_LOOKBACK_SECONDS", "RUN_ID_KEY", "ResyncAfterRedisRestart"]
+__all__ = ["RESTART_LOOKBACK_SECONDS", "ResyncAfterRedisRestart"]
 
 log = structlog.get_logger("toh.restarts")
-RUN_ID_KEY = "toh:redis-run-id"
 RESTART_LOOKBACK_SECONDS = 900
 
 

@@ -26,7 +26,7 @@ from service.cds.cards import cards, evidence_trails
 from service.fhir.client import FhirClient, FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
-from service.ingest import SUBSCRIPTIONS_KEY, event_key
+from service.ingest import event_key
 from service.pipeline.task_names import TaskName
 from service.screening import RULES_VERSION, screen
 from service.screening.fhir import own_resources, patient_of
@@ -36,10 +36,12 @@ from service.store import (
     EVIDENCE_SECONDS,
     FOREIGN_RESOURCES_KEY,
     SCREENINGS_KEY,
+    SUBSCRIPTIONS_KEY,
     cards_entry,
     cards_key,
     due_flag_seconds,
     evidence_key,
+    written_key,
 )
 from workers import due, write_lock
 from workers.celery_app import app
@@ -142,10 +144,10 @@ def _screen(store: redis.Redis, fhir_base: str, patient_id: str) -> list[str]:
     assessment = screen(record, now, _settings.screening)
     rendered = cards(assessment.outcomes, patient_id, _settings.public_base_url)
     digest = _digest(rendered)
-    written_key = f"toh:written:{key}"
+    written_mark = written_key(key)
     with store.pipeline(transaction=False) as pipe:
         pipe.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, fingerprint=digest))
-        pipe.get(written_key)
+        pipe.get(written_mark)
         pipe.hincrby(SCREENINGS_KEY, "screened", 1)
         for card_uuid, trail in evidence_trails(assessment.outcomes, patient_id).items():
             pipe.set(evidence_key(card_uuid), trail, ex=EVIDENCE_SECONDS)
@@ -155,7 +157,7 @@ def _screen(store: redis.Redis, fhir_base: str, patient_id: str) -> list[str]:
         try:
             with write_lock.writing(store, key, ttl=_settings.task_time_limit):
                 _write_back(client, risk_assessment(assessment, patient_id, digest), digest, now)
-                store.set(written_key, digest)
+                store.set(written_mark, digest)
         except write_lock.Busy:  # its data may be older than ours: write after it
             raise RetryableFhirError("another write-back for this patient is in progress") from None
         store.hincrby(SCREENINGS_KEY, "written-back", 1)

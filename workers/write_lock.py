@@ -17,6 +17,8 @@ from typing import cast
 
 import redis
 
+from service.store import writing_key
+
 __all__ = ["Busy", "writing"]
 
 # KEYS[1] the lock; ARGV[1] the holder seen, ARGV[2] the new holder, ARGV[3] ttl: take it only if still held by that one.
@@ -64,7 +66,7 @@ def _take(store: redis.Redis, lock: str, me: str, ttl: int) -> bool:
 def writing(store: redis.Redis, key: str, ttl: int, wait: float = 1.0) -> Iterator[None]:
     """Hold the patient's write-back lock. A write takes tens of milliseconds, so a held lock is waited for up to
     `wait` seconds (Redis gives no event for its release: polled) before giving up with Busy."""
-    lock, me = f"toh:writing:{key}", _me()
+    lock, me = writing_key(key), _me()
     deadline = time.monotonic() + wait
     while not _take(store, lock, me, ttl):
         if time.monotonic() >= deadline:

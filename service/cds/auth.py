@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from service.errors import ProblemError, Unauthorized
 from service.settings import IssuerConfig
+from service.store import jti_key
 
 __all__ = ["ALGORITHMS", "Claims", "JwtVerifier"]
 
@@ -129,7 +130,7 @@ class JwtVerifier:
 
     async def _first_use(self, issuer: str, jti: str, seconds: int) -> None:
         try:
-            first = await self.redis.set(f"toh:jti:{issuer}:{jti}", "1", nx=True, ex=max(seconds, 1))
+            first = await self.redis.set(jti_key(issuer, jti), "1", nx=True, ex=max(seconds, 1))
         except RedisError:
             raise ProblemError(503, "Cannot check token replay: Redis is unavailable") from None
         if not first:

@@ -14,9 +14,9 @@ from redis.exceptions import RedisError
 from service.cds.cards import OVERRIDE_SYSTEM
 from service.errors import ProblemError, validation_messages
 from service.metrics import FEEDBACK
-from service.store import FEEDBACK_SEEN_SECONDS, FEEDBACK_STREAM, RECORD_FEEDBACK, snooze_key
+from service.store import FEEDBACK_SEEN_SECONDS, FEEDBACK_STREAM, RECORD_FEEDBACK, feedback_seen_key, snooze_key
 
-__all__ = ["FeedbackBatch", "store_feedback"]
+__all__ = ["FeedbackBatch", "parse_feedback", "store_feedback"]
 
 
 class _Coding(BaseModel):
@@ -109,7 +109,7 @@ async def store_feedback(
             identity = "|".join(
                 fields[k] for k in ("service", "card", "outcome", "accepted_suggestions", "outcome_timestamp")
             )
-            seen_key = f"toh:feedback:seen:{hashlib.sha256(identity.encode()).hexdigest()}"
+            seen_key = feedback_seen_key(hashlib.sha256(identity.encode()).hexdigest())
             pairs = [value for pair in fields.items() for value in pair]
             if await script(keys=[seen_key, FEEDBACK_STREAM], args=[FEEDBACK_SEEN_SECONDS, *pairs]):
                 stored += 1

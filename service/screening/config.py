@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ScreeningConfig"]
+__all__ = ["DAYS_PER_MONTH", "ScreeningConfig"]
+
+DAYS_PER_MONTH = 30.44  # a mean calendar month
+_SIGNED = {"z_score_low"}  # the only threshold that is negative
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,20 @@ class ScreeningConfig:
     toh_card_max_months: int = 12  # A/B close after this long from onset
     age_min: int = 15  # P4
     age_max: int = 50  # P4
+    severe_pain_score: int = 7  # S2: pain score (0-10) at or above
+    vitamin_d_low_ng_per_ml: float = 20.0  # S6: 25-OH vitamin D below
+    bmi_low: float = 18.5  # S6: BMI below
+    crp_normal_below_mg_per_l: float = 10.0  # S5: CRP below this is normal
+    z_score_low: float = -2.0  # S8, F, G: DXA Z-score at or below is below the expected range (ISCD)
+    premenopausal_age_below: int = 50  # F: a woman this young with no menopause code is read as premenopausal
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
-            if value < 0:
+            if value < 0 and name not in _SIGNED:
                 raise ValueError(f"{name} must not be negative")
         if self.age_min > self.age_max:
             raise ValueError("age_min must not exceed age_max")
 
     @property
     def lactation_extension_days(self) -> int:
-        return round(self.lactation_extension_months * 30.44)
+        return round(self.lactation_extension_months * DAYS_PER_MONTH)

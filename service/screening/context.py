@@ -26,7 +26,18 @@ from service.screening.obstetric_codes import obstetric_phase
 from service.screening.report_text import findings_in
 from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet, classify, dxa_codes, value_set
 
-__all__ = ["Dxa", "Evidence", "Imaging", "ImagingReport", "Measurement", "Pain", "PatientContext", "build_context"]
+__all__ = [
+    "PREGNANCY_DAYS",
+    "PREGNANCY_MAX_DAYS",
+    "Dxa",
+    "Evidence",
+    "Imaging",
+    "ImagingReport",
+    "Measurement",
+    "Pain",
+    "PatientContext",
+    "build_context",
+]
 
 Side = Literal["left", "right", "bilateral"]
 Region = Literal["hip", "groin", "pelvic", "back"]

@@ -23,6 +23,7 @@ __all__ = [
     "quantity",
     "reference_id",
     "reference_of",
+    "status_of",
     "text_of",
 ]
 

@@ -11,13 +11,12 @@ from typing import Literal
 from service.screening import advice
 from service.screening.advice import Phase
 from service.screening.assessment import Assessment, Indicator, Outcome, ProposedOrder, RuleHit
-from service.screening.config import ScreeningConfig
-from service.screening.context import PREGNANCY_MAX_DAYS, Evidence, Pain, PatientContext
+from service.screening.config import DAYS_PER_MONTH, ScreeningConfig
+from service.screening.context import PREGNANCY_DAYS, PREGNANCY_MAX_DAYS, Evidence, Pain, PatientContext
 
 __all__ = ["MRI_HIP", "MRI_PELVIS_AND_HIPS", "RULES_VERSION", "ago", "assess"]
 
 RULES_VERSION = "2026.12.2"  # rules version 2: clinical.md 2.7
-PREGNANCY_DAYS = 280
 MAX_REASONS = 5
 
 MRI_HIP = ProposedOrder("30687-8", "MR Hip WO contrast")
@@ -47,7 +46,7 @@ def ago(when: datetime | None, now: datetime) -> str:
         return f"{days} day{'s' if days > 1 else ''} ago"
     if days < 63:
         return f"{days // 7} weeks ago"
-    months = round(days / 30.44)
+    months = round(days / DAYS_PER_MONTH)
     return f"{months} months ago" if months < 24 else f"{days // 365} years ago"
 
 
@@ -217,7 +216,7 @@ class _Rules:
         )
         if dated and "resolution" in dated[-1].findings and "bone_marrow_oedema" not in dated[-1].findings:
             evidence.append(dated[-1].evidence)
-        max_age = timedelta(days=round(self.config.toh_card_max_months * 30.44))
+        max_age = timedelta(days=round(self.config.toh_card_max_months * DAYS_PER_MONTH))
         expired = bool(onsets) and all(self.now - onset > max_age for onset in onsets)
         if evidence or expired:
             label = "Resolved" if evidence else f"More than {self.config.toh_card_max_months} months since onset"
@@ -240,7 +239,7 @@ class _Rules:
         when = "in the third trimester" if self.c.pregnant or self._onset_before_delivery(pains) else "within 3 months of delivery"  # fmt: skip
         support("S1", "Third trimester or early postpartum at onset", late, "asadipooya2017", say=f"Began {when}")
         score = c.latest("pain_score")
-        severe = [score.evidence] if score is not None and score.value >= 7 else []
+        severe = [score.evidence] if score is not None and score.value >= self.config.severe_pain_score else []
         support("S2", "Severe or mechanical pain, limp or stiffness", severe + c.coded.get("gait_or_stiffness", []))
         osteopenia = c.coded.get("osteopenia", []) + [r.evidence for r in c.reports if "osteopenia" in r.findings]
         support("S3", "Decreased bone density on imaging", osteopenia, "radiopaedia")
@@ -255,7 +254,7 @@ class _Rules:
         risks = list(c.risk_medications)
         for name in ("smoker", "vitamin_d_deficiency", "family_history_osteoporosis", "multiple_pregnancy"):
             risks += c.coded.get(name, [])
-        for name, below in (("vitamin_d", 20.0), ("bmi", 18.5)):
+        for name, below in (("vitamin_d", self.config.vitamin_d_low_ng_per_ml), ("bmi", self.config.bmi_low)):
             latest = c.latest(name)
             if latest is not None and latest.value < below:
                 risks.append(latest.evidence)
@@ -265,7 +264,7 @@ class _Rules:
         bilateral += [r.evidence for r in c.reports if "bilateral" in r.findings and "bone_marrow_oedema" in r.findings]
         support("S7", "Bilateral or sequential hip involvement", bilateral, "thanasa2024", say="Both hips involved")
         # S8: before menopause and after delivery only the Z-score counts (ISCD; clinical.md 2.7).
-        low = [d.evidence for d in c.dxa if d.measure == "Z" and d.value <= -2.0]
+        low = [d.evidence for d in c.dxa if d.measure == "Z" and d.value <= self.config.z_score_low]
         support("S8", "Low bone density on DXA (Z-score)", low, "iscd2005")
         return found
 
@@ -293,7 +292,7 @@ class _Rules:
 
     def _normal_labs(self) -> list[Evidence]:
         crp, wbc = self.c.latest("crp"), self.c.latest("wbc")
-        if crp is None or crp.value >= 10:
+        if crp is None or crp.value >= self.config.crp_normal_below_mg_per_l:
             return []
         if wbc is not None and wbc.value > self.config.wbc_10e9_per_l:
             return []
@@ -324,7 +323,7 @@ class _Rules:
         c, config = self.c, self.config
         since = self.now - timedelta(days=config.dxa_lookback_days)
         results = [d for d in c.dxa if d.at is None or d.at >= since]
-        premenopausal = c.age_years is not None and c.age_years < 50
+        premenopausal = c.age_years is not None and c.age_years < config.premenopausal_age_below
         if not results or c.sex != "female" or not (in_population or premenopausal):
             return None
         hit = self.fire(
@@ -335,7 +334,9 @@ class _Rules:
         if z_scores:
             lowest = min(z_scores, key=lambda d: (d.value, d.site))
             verdict = (
-                "below the expected range for age" if lowest.value <= -2.0 else "within the expected range for age"
+                "below the expected range for age"
+                if lowest.value <= config.z_score_low
+                else "within the expected range for age"
             )
             notes.append(f"Lowest Z-score {lowest.value:g} ({lowest.site.replace('-', ' ')}): {verdict}.")
         else:
@@ -357,7 +358,9 @@ class _Rules:
         start = self.window_start()
         fractures = [e for e in c.coded.get("fragility_fracture", []) if e.date is None or e.date >= start]
         back = [p.evidence for p in c.pains if p.region == "back" and self._recent(p)]
-        low_z = [d.evidence for d in c.dxa if d.measure == "Z" and d.value <= -2.0 and _after(d.at, start)]
+        low_z = [
+            d.evidence for d in c.dxa if d.measure == "Z" and d.value <= self.config.z_score_low and _after(d.at, start)
+        ]
         if not fractures and not (back and low_z):
             return None
         evidence = fractures or back + low_z

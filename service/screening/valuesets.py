@@ -12,6 +12,10 @@ from typing import Any
 from service.screening.fhir import Coding, codings
 
 __all__ = [
+    "ICD10",
+    "ICD10CM",
+    "LOINC",
+    "SNOMED",
     "SYSTEMS",
     "DxaCode",
     "ValueSet",

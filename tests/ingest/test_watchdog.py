@@ -16,7 +16,7 @@ import redis
 
 from fixtures.scenarios import SCENARIOS
 from service.fhir.writeback import risk_assessment_id
-from service.ingest import SUBSCRIPTIONS_KEY
+from service.store import SUBSCRIPTIONS_KEY
 from service.watchdog import overdue
 from tests.ingest.pipeline import Pipeline, pipeline
 from tests.waiting import eventually
