@@ -9,7 +9,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from importlib import resources
 from typing import Any, Literal
 
 import httpx
@@ -17,7 +17,6 @@ import httpx
 __all__ = ["TOPICS", "as_transaction", "backport_subscription", "classic_subscription", "subscribe"]
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
-TOPIC_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "subscriptions"
 # Resource type -> the topic resource (R4 Basic, as sekmet-fhir and HAPI represent R4 topics).
 TOPICS = {"Observation": "topic-observation-new.json", "ImagingStudy": "topic-imagingstudy-available.json"}
 Payload = Literal["full-resource", "id-only", "empty"]
@@ -28,7 +27,9 @@ def _id(*parts: str) -> str:
 
 
 def _topic(resource_type: str) -> dict[str, Any]:
-    topic: dict[str, Any] = json.loads((TOPIC_DIR / TOPICS[resource_type]).read_text())
+    # Package data, so that an installed wheel finds them as the source tree does.
+    text = resources.files("service.fhir").joinpath("topics", TOPICS[resource_type]).read_text(encoding="utf-8")
+    topic: dict[str, Any] = json.loads(text)
     return topic
 
 
