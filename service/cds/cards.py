@@ -15,6 +15,7 @@ from typing import Any
 
 from service.screening import RULES_VERSION, Outcome, ProposedOrder
 from service.screening.citations import CITATIONS
+from service.screening.registry import CARD_TYPES, OVERRIDE_REASONS, Topic
 
 __all__ = [
     "CARD_TOPIC_SYSTEM",
@@ -34,37 +35,7 @@ OVERRIDE_SYSTEM = "urn:toh-cds:override-reason"
 _NAMESPACE = uuid.UUID("2f6d7c1e-4a51-4b0e-9a8e-5d1f3c0b7a42")
 SOURCE_LABEL = "toh-cds: transient osteoporosis of the hip screening"
 
-TOPIC_DISPLAYS = {
-    "toh-consider": "Consider transient osteoporosis of the hip",
-    "toh-consistent": "Findings consistent with transient osteoporosis of the hip",
-    "imaging-safety": "Imaging safety in pregnancy: MRI preferred",
-    "antiresorptive-caution": "Antiresorptive in pregnancy or lactation",
-    "red-flag-infection": "Red flag: infection",
-    "red-flag-fracture": "Red flag: fracture",
-    "red-flag-avn": "Red flag: avascular necrosis",
-    "red-flag-neoplasm": "Red flag: neoplasm",
-    "red-flag-trauma": "Red flag: trauma",
-    "dxa-interpretation": "DXA interpretation before menopause",
-    "plo-consider": "Consider pregnancy- or lactation-associated osteoporosis",
-}
-OVERRIDE_REASONS = {
-    "already-imaged": "MRI already done or scheduled",
-    "not-hip-pain": "Pain is not from the hip",
-    "alternative-diagnosis": "Another diagnosis explains the findings",
-    "already-addressed": "Already addressed",
-    "patient-declined": "Patient declined",
-    "clinically-necessary": "Clinically necessary despite the caution",
-    "specialist-decision": "Specialist decision",
-}
-_OVERRIDES_BY_TOPIC = {
-    "toh-consider": ("already-imaged", "not-hip-pain", "alternative-diagnosis", "patient-declined"),
-    "toh-consistent": ("already-addressed", "alternative-diagnosis"),
-    "imaging-safety": ("clinically-necessary", "already-imaged", "patient-declined"),
-    "antiresorptive-caution": ("specialist-decision", "clinically-necessary"),
-    "dxa-interpretation": ("already-addressed",),
-    "plo-consider": ("already-addressed", "alternative-diagnosis", "patient-declined"),
-}
-_RED_FLAG_OVERRIDES = ("already-addressed", "alternative-diagnosis")
+TOPIC_DISPLAYS = {topic.value: card_type.display for topic, card_type in CARD_TYPES.items()}
 
 
 def fingerprint(outcome: Outcome) -> str:
@@ -212,7 +183,7 @@ def card(outcome: Outcome, patient_id: str | None, evidence_base: str | None = N
     if suggestions:
         rendered["suggestions"] = suggestions
         rendered["selectionBehavior"] = "at-most-one"
-    reasons = _OVERRIDES_BY_TOPIC.get(outcome.topic, _RED_FLAG_OVERRIDES)
+    reasons = CARD_TYPES[Topic(outcome.topic)].overrides
     rendered["overrideReasons"] = [
         {"system": OVERRIDE_SYSTEM, "code": code, "display": OVERRIDE_REASONS[code]} for code in reasons
     ]

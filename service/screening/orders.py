@@ -16,6 +16,7 @@ from service.screening.assessment import Assessment, Indicator, Outcome, Propose
 from service.screening.context import Evidence, PatientContext
 from service.screening.fhir import codings, reference_of
 from service.screening.medications import recognise
+from service.screening.registry import RULES, Topic
 from service.screening.rules import MRI_HIP, MRI_PELVIS_AND_HIPS
 from service.screening.valuesets import value_set
 
@@ -66,12 +67,12 @@ def _imaging_safety(context: PatientContext, assessment: Assessment, order: Mapp
         summary = "MRI without contrast is preferred in pregnancy and detects TOH earlier; X-ray is not forbidden."
         recommendations, label = advice.IMAGING_SAFETY, "Ionising imaging ordered in pregnancy"
     hits = (
-        RuleHit("C", label, (Evidence(reference, f"{what} order ({code})"),), ("acog723",)),
+        RuleHit("C", label, (Evidence(reference, f"{what} order ({code})"),), RULES["C"].sources),
         *(hit for hit in assessment.hits if hit.rule in ("P1", "T1", "T3")),
     )
     reasons = (f"Pregnant; {what} drafted", *(e.plain for hit in triggers for e in hit.evidence if e.plain))
     mri = ProposedOrder(template.loinc, template.display, replaces=reference, reasons=pains)
-    return Outcome("imaging-safety", "info", summary, hits, recommendations, orders=(mri,), reasons=reasons[:4])
+    return Outcome(Topic.IMAGING_SAFETY, "info", summary, hits, recommendations, orders=(mri,), reasons=reasons[:4])
 
 
 def _antiresorptive(
@@ -90,11 +91,13 @@ def _antiresorptive(
     indicator: Indicator = "critical" if match.drug_class == "denosumab" and pregnant else "warning"
     population = tuple(hit for hit in assessment.hits if hit.rule in ("P1", "P3"))
     how = f"name '{match.name}'" if match.by_name else match.code
-    order_hit = RuleHit("D", f"{label} ordered during {state}", (Evidence(reference, f"{label} order ({how})"),))
+    order_hit = RuleHit(
+        "D", f"{label} ordered during {state}", (Evidence(reference, f"{label} order ({how})"),), RULES["D"].sources
+    )
     notes: list[str] = []
     if match.by_name:
         notes.append(f"Recognised by its name ('{match.name}'): the order carries no code we know.")
-    if any(topic in ("toh-consider", "toh-consistent") for topic in assessment.topics):
+    if any(topic in (Topic.TOH_CONSIDER, Topic.TOH_CONSISTENT) for topic in assessment.topics):
         notes.append("Transient osteoporosis of the hip is self-limited (6-12 months): antiresorptives are not needed.")
     if indicator == "critical":
         summary = "Denosumab is contraindicated in pregnancy: do not sign this order."
@@ -102,7 +105,7 @@ def _antiresorptive(
         summary = f"{label} during {state} is not recommended: bone loss recovers after delivery and weaning."
     reasons = (f"{'Pregnant' if pregnant else 'Breastfeeding'}; {label.lower()} drafted",)
     return Outcome(
-        "antiresorptive-caution", indicator, summary, (order_hit, *population), advice.ANTIRESORPTIVE,
+        Topic.ANTIRESORPTIVE_CAUTION, indicator, summary, (order_hit, *population), advice.ANTIRESORPTIVE,
         notes=tuple(notes), withdrawals=(reference,), reasons=reasons,
     )  # fmt: skip
 

@@ -13,6 +13,7 @@ from service.screening.advice import Phase
 from service.screening.assessment import Assessment, Indicator, Outcome, ProposedOrder, RuleHit
 from service.screening.config import DAYS_PER_MONTH, ScreeningConfig
 from service.screening.context import PREGNANCY_DAYS, PREGNANCY_MAX_DAYS, Evidence, Pain, PatientContext
+from service.screening.registry import RULES, Topic
 
 __all__ = ["MRI_HIP", "MRI_PELVIS_AND_HIPS", "RULES_VERSION", "ago", "assess"]
 
@@ -21,14 +22,8 @@ MAX_REASONS = 5
 
 MRI_HIP = ProposedOrder("30687-8", "MR Hip WO contrast")
 MRI_PELVIS_AND_HIPS = ProposedOrder("30671-2", "MR Pelvis and Hip WO contrast")
-RED_FLAG_TOPICS = {
-    "R1": "red-flag-infection",
-    "R2": "red-flag-fracture",
-    "R3": "red-flag-avn",
-    "R4": "red-flag-neoplasm",
-    "R5": "red-flag-trauma",
-}
 _PHASE_RULES = ("P1", "P2", "P3")
+RED_FLAG_CARDS = {rule.id: rule.card for rule in RULES.values() if rule.id.startswith("R") and rule.card is not None}
 
 
 def _days(delta: timedelta) -> float:
@@ -58,8 +53,10 @@ class _Rules:
         self.hits: list[RuleHit] = []
         self.phase: Phase = "postpartum"
 
-    def fire(self, rule: str, label: str, evidence: list[Evidence] | tuple[Evidence, ...], *cites: str) -> RuleHit:
-        hit = RuleHit(rule, label, self.ordered(evidence), cites)
+    def fire(self, rule: str, evidence: Iterable[Evidence], label: str | None = None) -> RuleHit:
+        """Record that `rule` fired on `evidence`; its label and sources come from the registry."""
+        declared = RULES[rule]
+        hit = RuleHit(rule, label or declared.label, self.ordered(evidence), declared.sources)
         self.hits.append(hit)
         return hit
 
@@ -77,24 +74,24 @@ class _Rules:
         patient = [Evidence(f"Patient/{c.patient_id}", f"Sex: {c.sex}")] if c.patient_id else []
         if c.sex != "female":
             return False
-        self.fire("P0", "Female", patient)
+        self.fire("P0", patient)
         if c.age_years is not None and not (config.age_min <= c.age_years <= config.age_max):
             return False
-        self.fire("P4", "Age within the screened range" if c.age_years else "Age not recorded", patient)
+        self.fire("P4", patient, None if c.age_years else "Age not recorded")
         pregnant = c.pregnant
         if pregnant:
             ga = c.gestational_age_days
             label = f"Pregnant, {ga // 7}+{ga % 7} weeks" if ga is not None else "Pregnant"
-            self.fire("P1", label, c.pregnancy_evidence)
+            self.fire("P1", c.pregnancy_evidence, label)
         days = c.days_postpartum
         postpartum = days is not None and 0 <= days <= config.postpartum_window_days and not pregnant
         if postpartum:
-            self.fire("P2", f"Postpartum, {days} days since delivery", c.delivery_evidence)
+            self.fire("P2", c.delivery_evidence, f"Postpartum, {days} days since delivery")
         lactation = self._current_lactation()
         extended = bool(lactation) and config.lactation_extension_days > 0 and not pregnant
         if lactation:
             label = "Breastfeeding" + (" (extends the postpartum window)" if extended and not postpartum else "")
-            self.fire("P3", label, lactation)
+            self.fire("P3", lactation, label)
         self.phase = "pregnancy" if pregnant else ("lactation" if lactation else "postpartum")
         return pregnant or postpartum or extended
 
@@ -130,18 +127,18 @@ class _Rules:
         hip = [p for p in self.c.pains if p.region in ("hip", "groin") and self._recent(p)]
         pelvic = [p for p in self.c.pains if p.region == "pelvic" and self._recent(p)]
         if hip:
-            self.fire("T1", "New hip or groin pain", [p.evidence for p in hip])
-            self.fire("T2", "Onset in pregnancy or the postpartum window", [p.evidence for p in hip])
+            self.fire("T1", [p.evidence for p in hip])
+            self.fire("T2", [p.evidence for p in hip])
         diagnosed = self.c.coded.get("toh_diagnosis", [])
         if diagnosed and not hip:
-            self.fire("T1", "Transient osteoporosis of the hip diagnosed", diagnosed, "asadipooya2017")
+            self.fire("T1", diagnosed, "Transient osteoporosis of the hip diagnosed")
         if pelvic and not hip and not diagnosed:
             alternatives = self.c.coded.get("symphysis_dysfunction", []) + self.c.coded.get("meralgia_paresthetica", [])
             if alternatives:
-                self.fire("R6", "Pain explained by symphysis dysfunction or meralgia paresthetica", alternatives)
+                self.fire("R6", alternatives)
                 pelvic = []
             else:
-                self.fire("T3", "Pelvic or lower abdominal pain only: may be referred from the hip", [p.evidence for p in pelvic])  # fmt: skip
+                self.fire("T3", [p.evidence for p in pelvic])
         return hip, pelvic
 
     # Red flags -------------------------------------------------------------------------------------------------
@@ -151,13 +148,13 @@ class _Rules:
         flags: list[tuple[str, Indicator, bool]] = []
         fracture = c.coded.get("femoral_fracture", []) + [r.evidence for r in c.reports if "fracture" in r.findings]
         if fracture:
-            self.fire("R2", "Femoral neck, subcapital or intertrochanteric fracture", fracture, "wright2021")
+            self.fire("R2", fracture)
             flags.append(("R2", "critical", False))
         avn = c.coded.get("avascular_necrosis", []) + [
             r.evidence for r in c.reports if "avascular_necrosis" in r.findings
         ]
         if avn:
-            self.fire("R3", "Avascular necrosis pattern", avn, "asadipooya2017", "radiopaedia")
+            self.fire("R3", avn)
             flags.append(("R3", "warning", False))
         if not pains:
             return flags
@@ -166,7 +163,7 @@ class _Rules:
             flags.append(("R1", infection, False))
         neoplasm = c.coded.get("bone_neoplasm", []) + c.coded.get("malignant_neoplasm", [])
         if neoplasm:
-            self.fire("R4", "Malignancy or metastatic disease", neoplasm, "radiolmed1995")
+            self.fire("R4", neoplasm)
             flags.append(("R4", "warning", False))
         if not any(rule == "R2" for rule, _, _ in flags):
             onset = min((p.onset for p in pains if p.onset is not None), default=self.now)
@@ -174,7 +171,7 @@ class _Rules:
             trauma = [e for e in c.coded.get("trauma", []) if e.date is None or since <= e.date <= self.now]
             if trauma:
                 after = all(e.date is not None and e.date > onset for e in trauma)
-                self.fire("R5", "Trauma after the pain began" if after else "Trauma before the pain began", trauma, "asadipooya2017")  # fmt: skip
+                self.fire("R5", trauma, "Trauma after the pain began" if after else "Trauma before the pain began")
                 flags.append(("R5", "warning", after))
         return flags
 
@@ -195,10 +192,14 @@ class _Rules:
             if delivered is None or m.at is None or not (0 <= _days(m.at - delivered) < config.postpartum_crp_days)
         ]
         if coded or (fever and (crp or wbc)):
-            self.fire("R1", "Infection: fever with raised inflammatory markers", coded + fever + [m.evidence for m in crp] + wbc, "radiolmed1995")  # fmt: skip
+            self.fire(
+                "R1",
+                coded + fever + [m.evidence for m in crp] + wbc,
+                "Infection: fever with raised inflammatory markers",
+            )
             return "critical"
         if fever or crp_alone:
-            self.fire("R1", "Fever or raised CRP", fever + crp_alone, "radiolmed1995")
+            self.fire("R1", fever + crp_alone, "Fever or raised CRP")
             return "warning"
         return None
 
@@ -220,7 +221,7 @@ class _Rules:
         expired = bool(onsets) and all(self.now - onset > max_age for onset in onsets)
         if evidence or expired:
             label = "Resolved" if evidence else f"More than {self.config.toh_card_max_months} months since onset"
-            self.fire("resolved", label, evidence)
+            self.fire("resolved", evidence, label)
             return True
         return False
 
@@ -230,27 +231,26 @@ class _Rules:
         c = self.c
         found: dict[str, list[str]] = {}
 
-        def support(rule: str, label: str, evidence: list[Evidence], *cites: str, say: str | None = None) -> None:
+        def support(rule: str, evidence: list[Evidence], say: str | None = None) -> None:
             if evidence:
-                hit = self.fire(rule, label, evidence, *cites)
+                hit = self.fire(rule, evidence)
                 found[rule] = [say] if say else [self.reason(e) for e in hit.evidence]
 
         late = self._late_pregnancy(pains)
         when = "in the third trimester" if self.c.pregnant or self._onset_before_delivery(pains) else "within 3 months of delivery"  # fmt: skip
-        support("S1", "Third trimester or early postpartum at onset", late, "asadipooya2017", say=f"Began {when}")
+        support("S1", late, say=f"Began {when}")
         score = c.latest("pain_score")
         severe = [score.evidence] if score is not None and score.value >= self.config.severe_pain_score else []
-        support("S2", "Severe or mechanical pain, limp or stiffness", severe + c.coded.get("gait_or_stiffness", []))
+        support("S2", severe + c.coded.get("gait_or_stiffness", []))
         osteopenia = c.coded.get("osteopenia", []) + [r.evidence for r in c.reports if "osteopenia" in r.findings]
-        support("S3", "Decreased bone density on imaging", osteopenia, "radiopaedia")
+        support("S3", osteopenia)
         oedema = c.coded.get("bone_marrow_oedema", []) + [
             r.evidence for r in c.reports if "bone_marrow_oedema" in r.findings and r.modality in ("MR", None)
         ]
         oedema += c.coded.get("toh_diagnosis", [])
-        support("S4", "Bone-marrow oedema of the femoral head or neck on MRI", oedema, "asadipooya2017", "vassalou2019")
+        support("S4", oedema)
         normal = self._normal_labs()
-        support("S5", "Inflammatory markers normal", normal, "radiolmed1995",
-                say=", ".join(e.plain for e in normal) + ": normal" if normal else None)  # fmt: skip
+        support("S5", normal, say=", ".join(e.plain for e in normal) + ": normal" if normal else None)
         risks = list(c.risk_medications)
         for name in ("smoker", "vitamin_d_deficiency", "family_history_osteoporosis", "multiple_pregnancy"):
             risks += c.coded.get(name, [])
@@ -258,14 +258,14 @@ class _Rules:
             latest = c.latest(name)
             if latest is not None and latest.value < below:
                 risks.append(latest.evidence)
-        support("S6", "Risk factors for pregnancy-associated bone loss", risks, "carsote2023")
+        support("S6", risks)
         sides = {p.side for p in pains}
         bilateral = [p.evidence for p in pains] if "bilateral" in sides or {"left", "right"} <= sides else []
         bilateral += [r.evidence for r in c.reports if "bilateral" in r.findings and "bone_marrow_oedema" in r.findings]
-        support("S7", "Bilateral or sequential hip involvement", bilateral, "thanasa2024", say="Both hips involved")
+        support("S7", bilateral, say="Both hips involved")
         # S8: before menopause and after delivery only the Z-score counts (ISCD; clinical.md 2.7).
         low = [d.evidence for d in c.dxa if d.measure == "Z" and d.value <= self.config.z_score_low]
-        support("S8", "Low bone density on DXA (Z-score)", low, "iscd2005")
+        support("S8", low)
         return found
 
     def _onset_before_delivery(self, pains: list[Pain]) -> bool:
@@ -326,9 +326,7 @@ class _Rules:
         premenopausal = c.age_years is not None and c.age_years < config.premenopausal_age_below
         if not results or c.sex != "female" or not (in_population or premenopausal):
             return None
-        hit = self.fire(
-            "F", "DXA result in a premenopausal or postpartum woman", [d.evidence for d in results], "iscd2005"
-        )
+        hit = self.fire("F", [d.evidence for d in results])
         notes: list[str] = []
         z_scores = [d for d in results if d.measure == "Z"]
         if z_scores:
@@ -350,7 +348,7 @@ class _Rules:
             notes.append("Breastfeeding: some bone loss is expected and recovers after weaning.")
         summary = "DXA before menopause: read the Z-score, not the T-score; low BMD in lactation usually recovers."
         reasons = self.reasons([self.phase_line()] if in_population else [], [self.reason(e) for e in hit.evidence])
-        return Outcome("dxa-interpretation", "info", summary, (hit,), advice.DXA_ADVICE, notes=tuple(notes), reasons=reasons)  # fmt: skip
+        return Outcome(Topic.DXA_INTERPRETATION, "info", summary, (hit,), advice.DXA_ADVICE, notes=tuple(notes), reasons=reasons)  # fmt: skip
 
     # Pregnancy- or lactation-associated osteoporosis (card G) ----------------------------------------------------
     def plo(self) -> Outcome | None:
@@ -364,11 +362,11 @@ class _Rules:
         if not fractures and not (back and low_z):
             return None
         evidence = fractures or back + low_z
-        hit = self.fire("G", "Fragility fracture, or back pain with a low Z-score, in pregnancy or lactation", evidence, "kovacs_ralston2015")  # fmt: skip
+        hit = self.fire("G", evidence)
         phase_hits = tuple(h for h in self.hits if h.rule in _PHASE_RULES)
         summary = "Possible pregnancy- or lactation-associated osteoporosis: DXA (Z-score), bone bloods, specialist review."  # fmt: skip
         reasons = self.reasons([self.phase_line()], [self.reason(e) for e in hit.evidence])
-        return Outcome("plo-consider", "warning", summary, (*phase_hits, hit), advice.plo_consider(self.phase), reasons=reasons)  # fmt: skip
+        return Outcome(Topic.PLO_CONSIDER, "warning", summary, (*phase_hits, hit), advice.plo_consider(self.phase), reasons=reasons)  # fmt: skip
 
     # The whole assessment ----------------------------------------------------------------------------------------
     def run(self) -> Assessment:
@@ -411,7 +409,7 @@ class _Rules:
             [self.reason(e) for e in self.ordered(p.evidence for p in pains)],
         )
         recommendations = advice.red_flag(rule, self.phase, after_onset=after_onset)
-        return Outcome(RED_FLAG_TOPICS[rule], indicator, summaries[rule], hits, recommendations, reasons=reasons)
+        return Outcome(RED_FLAG_CARDS[rule], indicator, summaries[rule], hits, recommendations, reasons=reasons)
 
     def _toh(self, hip: list[Pain], pelvic: list[Pain]) -> Outcome:
         c = self.c
@@ -436,7 +434,7 @@ class _Rules:
             notes = ("Low confidence: no hip or groin pain recorded.",)
             recommendations = advice.toh_localise(bilateral)
             return Outcome(
-                "toh-consider", "info", summary, hits, recommendations, "low", notes, (mri,), reasons=reasons
+                Topic.TOH_CONSIDER, "info", summary, hits, recommendations, "low", notes, (mri,), reasons=reasons
             )
         # Calibrated urgency (clinical.md 2.7): warning only at high priority, since TOH is rare and pelvic girdle
         # pain common.
@@ -447,7 +445,9 @@ class _Rules:
         when = "in pregnancy" if c.pregnant else "after delivery"
         summary = f"Hip pain {when}: consider transient osteoporosis of the hip; MRI without contrast."
         recommendations = advice.toh_consider(self.phase, bilateral)
-        return Outcome("toh-consider", indicator, summary, hits, recommendations, priority, (), (mri,), reasons=reasons)
+        return Outcome(
+            Topic.TOH_CONSIDER, indicator, summary, hits, recommendations, priority, (), (mri,), reasons=reasons
+        )
 
     def _consistent(
         self, hits: tuple[RuleHit, ...], bilateral: bool, pain_reasons: list[str], support_reasons: list[str]
@@ -475,9 +475,9 @@ class _Rules:
                 "Transient osteoporosis of the hip: follow-up; no antiresorptives, expect recovery in 6-12 months."
             )
             indicator: Indicator = "warning" if notes and notes[0].startswith("Subchondral") else "info"
-            return Outcome("toh-consistent", indicator, summary, hits, recommendations, "medium", tuple(notes), reasons=reasons)  # fmt: skip
+            return Outcome(Topic.TOH_CONSISTENT, indicator, summary, hits, recommendations, "medium", tuple(notes), reasons=reasons)  # fmt: skip
         summary = "Findings consistent with transient osteoporosis of the hip: protect the hip, no antiresorptives."
-        return Outcome("toh-consistent", "warning", summary, hits, recommendations, "high", tuple(notes), reasons=reasons)  # fmt: skip
+        return Outcome(Topic.TOH_CONSISTENT, "warning", summary, hits, recommendations, "high", tuple(notes), reasons=reasons)  # fmt: skip
 
 
 def _after(when: datetime | None, since: datetime | None) -> bool:

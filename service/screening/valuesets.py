@@ -24,6 +24,7 @@ __all__ = [
     "dxa_codes",
     "observation_loinc_codes",
     "value_set",
+    "value_set_names",
 ]
 
 SNOMED = "http://snomed.info/sct"
@@ -127,6 +128,11 @@ def drug_names() -> Mapping[str, tuple[str, ...]]:
 
 
 _NOT_VALUE_SETS = {"dxa_codes", "drug_names"}
+
+
+@cache
+def value_set_names() -> frozenset[str]:
+    return frozenset(name for name in _tables() if name not in _NOT_VALUE_SETS)
 
 
 @cache
