@@ -36,9 +36,9 @@ from bench import bodies, load, report
 from bench import screening as screening_bench
 from bench.stack import NOTIFY_TOKEN, Child, Stack, children, cpu_seconds, peak_rss_mb, python
 from service.pipeline.celery import create_celery_app
+from service.pipeline.store import SCREENINGS_KEY, cards_key, due_flag_key, due_flag_seconds, due_key
 from service.pipeline.task_names import TaskName
 from service.settings import Settings
-from service.store import SCREENINGS_KEY, cards_key, due_flag_key, due_flag_seconds, due_key
 from workers import due
 
 RESULTS = Path(__file__).resolve().parent / "results"

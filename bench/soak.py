@@ -24,7 +24,7 @@ import httpx
 
 from bench import bodies
 from bench.stack import NOTIFY_TOKEN, Stack, children
-from service.store import cards_key
+from service.pipeline.store import cards_key
 
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 SECONDS = float(os.environ.get("TOH_SOAK_SECONDS", "600"))

@@ -24,7 +24,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from bench import bodies
 from service.cds.client import JwtSigner
-from service.redis_server import RedisServer, free_port
+from service.ops.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SEKMET = ROOT / ".venv-sekmet" / "bin" / "sekmet"

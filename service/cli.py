@@ -7,14 +7,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from service.logging import configure_logging
+from service.core.logging import configure_logging
 from service.settings import get_settings
 
 __all__ = ["main"]
 
 
 def _run(_: argparse.Namespace) -> int:
-    from service.runner import run_all
+    from service.ops.runner import run_all
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json, process="run")
@@ -24,7 +24,7 @@ def _run(_: argparse.Namespace) -> int:
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.http_protocol import bounded_protocol
+    from service.core.http_protocol import bounded_protocol
 
     settings = get_settings()
     uvicorn.run(
@@ -152,7 +152,7 @@ def _load(args: argparse.Namespace) -> int:
 def _dead_letters(args: argparse.Namespace) -> int:
     import redis
 
-    from service.store import DEAD_LETTERS_KEY
+    from service.pipeline.store import DEAD_LETTERS_KEY
 
     client = redis.Redis.from_url(get_settings().effective_redis_url)
     for raw in client.lrange(DEAD_LETTERS_KEY, 0, -1):  # type: ignore[union-attr]

@@ -23,17 +23,17 @@ from service import __version__
 from service.api import cds, evidence, health, notifications
 from service.api.health import readiness_round
 from service.cds.auth import JwtVerifier
-from service.errors import install_error_handlers
-from service.http_client import outbound_client
-from service.logging import configure_logging
-from service.memory import large_blocks_mapped
-from service.middleware import RequestContextMiddleware
+from service.core.errors import install_error_handlers
+from service.core.http_client import outbound_client
+from service.core.logging import configure_logging
+from service.core.memory import large_blocks_mapped
+from service.core.middleware import RequestContextMiddleware
+from service.core.rate_limit import RateLimiter
+from service.ops.readiness import Readiness, WorkerPing
 from service.pipeline.celery import create_celery_app
-from service.publisher import TaskPublisher
-from service.rate_limit import RateLimiter
-from service.readiness import Readiness, WorkerPing
+from service.pipeline.publisher import TaskPublisher
+from service.pipeline.watchdog import watch
 from service.settings import Settings, get_settings
-from service.watchdog import watch
 
 __all__ = ["app", "create_app"]
 
@@ -151,4 +151,13 @@ def _app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
-app = _app_from_environment()
+app: FastAPI  # `service.main:app`, the contract: built from the environment on first use (below)
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`app` is made when first asked for (by uvicorn, or an import of it), so importing this module reads no
+    settings: a test session can choose its environment after its conftests are imported."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    built = globals()["app"] = _app_from_environment()
+    return built

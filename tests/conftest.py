@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from service.redis_server import RedisServer, free_port
+from service.ops.redis_server import RedisServer, free_port
+from service.settings import get_settings
 from tests import figures
 from tests.log_scan import Collector, findings
 from tests.processes import LISTENING, LoggedProcess
@@ -26,16 +27,15 @@ _session_dir = Path(tempfile.mkdtemp(prefix="toh-tests-"))
 _session_redis = RedisServer(_session_dir / "redis")
 _logged = Collector()
 
-# Settings are read once per process (get_settings is cached), so the environment is fixed on import: pytest imports
-# the conftest.py of a directory named on the command line (tests/cds/) before pytest_configure, and that one imports
-# service.main, which reads the settings. The Redis port is already chosen; the server starts in pytest_configure.
-for _key in [key for key in os.environ if key.startswith("TOH_")]:
-    del os.environ[_key]
-os.environ["TOH_REDIS_URL"] = _session_redis.url
-os.environ["TOH_DATA_DIR"] = str(_session_dir / "data")
-
 
 def pytest_configure(config: pytest.Config) -> None:
+    """The session's environment, before any test runs: no module reads settings when it is imported (service.main
+    builds its app on first use), so the TOH_* variables of the shell never leak into a test."""
+    for key in [key for key in os.environ if key.startswith("TOH_")]:
+        del os.environ[key]
+    os.environ["TOH_REDIS_URL"] = _session_redis.url
+    os.environ["TOH_DATA_DIR"] = str(_session_dir / "data")
+    get_settings.cache_clear()
     _session_redis.start()
     logging.getLogger().addHandler(_logged)
 

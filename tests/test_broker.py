@@ -10,7 +10,7 @@ import redis
 from kombu import Connection, Consumer, Message, Producer, Queue
 from kombu.transport import redis as kombu_redis
 
-from service.redis_server import RedisServer
+from service.ops.redis_server import RedisServer
 
 QUEUE = Queue("toh-broker-test")
 

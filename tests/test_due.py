@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from service.redis_server import RedisServer
+from service.ops.redis_server import RedisServer
 from workers import due
 
 BASE = "http://fhir.example/r4"

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.main import create_app
-from service.readiness import check_fhir
-from service.redis_server import RedisServer, free_port
+from service.ops.readiness import check_fhir
+from service.ops.redis_server import RedisServer, free_port
 from service.settings import Settings
 from tests.processes import LoggedProcess
 from tests.waiting import eventually

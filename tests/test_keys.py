@@ -1,4 +1,4 @@
-"""Every Redis key the service writes is defined once, in `service/store.py`: no `toh:` string literal elsewhere."""
+"""Every Redis key the service writes is defined once, in `service/pipeline/store.py`: no `toh:` string literal elsewhere."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HOME = ROOT / "service" / "store.py"
+HOME = ROOT / "service" / "pipeline" / "store.py"
 
 
 def key_literals(path: Path) -> list[int]:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.logging import redact_sensitive
-from service.redis_server import free_port
+from service.core.logging import redact_sensitive
+from service.ops.redis_server import free_port
 from tests.conftest import service_env
 from tests.processes import LISTENING, LoggedProcess
 

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.main import create_app
+from service.ops.redis_server import RedisServer
 from service.pipeline.celery import create_celery_app
-from service.redis_server import RedisServer
+from service.pipeline.store import SCREENINGS_KEY
 from service.settings import Settings
-from service.store import SCREENINGS_KEY
 from tests.processes import LoggedProcess
 from tests.waiting import eventually
 

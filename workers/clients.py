@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import redis
 
+from service.core.per_process import PerProcess
 from service.fhir.auth import auth_for
 from service.fhir.client import FhirClient
 from service.fhir.limits import RecordLimits
-from service.per_process import PerProcess
 from service.settings import get_settings
 
 __all__ = ["fhir", "redis_client"]

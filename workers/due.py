@@ -12,7 +12,7 @@ from typing import cast
 
 import redis
 
-from service.store import CLAIM_PREFIX, due_flag_key, due_key
+from service.pipeline.store import CLAIM_PREFIX, due_flag_key, due_key
 
 __all__ = ["claim", "claimed", "give_back", "mark_due", "release", "screened", "unschedule"]
 

@@ -16,9 +16,9 @@ import structlog
 from celery import bootsteps
 from redis.exceptions import RedisError
 
+from service.pipeline.store import RUN_ID_KEY
 from service.pipeline.task_names import TaskName
 from service.settings import get_settings
-from service.store import RUN_ID_KEY
 from workers.clients import redis_client
 
 __all__ = ["RESTART_LOOKBACK_SECONDS", "ResyncAfterRedisRestart"]

@@ -22,9 +22,9 @@ from celery.signals import (
     worker_ready,
 )
 
-from service.logging import configure_logging
+from service.core.logging import configure_logging
+from service.pipeline.store import TASK_OUTCOMES_KEY, task_outcome_field
 from service.settings import get_settings
-from service.store import TASK_OUTCOMES_KEY, task_outcome_field
 from workers.clients import redis_client
 
 log = structlog.get_logger("toh.worker")

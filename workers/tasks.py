@@ -1,7 +1,7 @@
 """Thin Celery tasks: references in, service code called, retry policy in the decorator.
 
 process_event   an id-only or empty event: read the focus -> its patient -> one coalesced screening (full
-                resources skip it: the API puts their patient in the due set itself, service/ingest.py)
+                resources skip it: the API puts their patient in the due set itself, service/pipeline/ingest.py)
 screen_due      the patients waiting on a server, a batch per task: each screened as screen_patient does
 screen_patient  fetch the record, screen it, store the cards, write back when the assessment changed
 resync          after a ping, an empty notification or a gap: re-query what changed, screen those patients
@@ -26,12 +26,8 @@ from service.cds.cards import cards, evidence_trails
 from service.fhir.client import FhirClient, FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
 from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
-from service.ingest import event_key
-from service.pipeline.task_names import TaskName
-from service.screening import RULES_VERSION, screen
-from service.screening.fhir import own_resources, patient_of
-from service.settings import get_settings
-from service.store import (
+from service.pipeline.ingest import event_key
+from service.pipeline.store import (
     DEAD_LETTERS_KEY,
     EVIDENCE_SECONDS,
     FOREIGN_RESOURCES_KEY,
@@ -43,11 +39,24 @@ from service.store import (
     evidence_key,
     written_key,
 )
+from service.pipeline.task_names import TaskName
+from service.screening import RULES_VERSION, screen
+from service.screening.fhir import own_resources, patient_of
+from service.settings import get_settings
 from workers import due, write_lock
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
 
-__all__ = ["check_gap", "ping", "process_event", "resync", "screen_due", "screen_patient", "subscription_status"]
+__all__ = [
+    "check_gap",
+    "ping",
+    "process_event",
+    "resync",
+    "retry_countdown",
+    "screen_due",
+    "screen_patient",
+    "subscription_status",
+]
 
 log = structlog.get_logger("toh.tasks")
 _settings = get_settings()
@@ -59,7 +68,26 @@ def dead_letter(task: str, task_id: str, reason: str, status: int | None, kwargs
     redis_client().lpush(DEAD_LETTERS_KEY, json.dumps(letter))
 
 
-class DeadLettering(Task):  # type: ignore[type-arg]
+def retry_countdown(backoff: float | None, retry_after: float | None, cap: float) -> float | None:
+    """The wait before a retry: the backoff, but never less than the server's Retry-After, and never past the cap
+    (which stays below the broker's visibility timeout)."""
+    if retry_after is None:
+        return backoff
+    return min(max(backoff or 0.0, retry_after), cap)
+
+
+class HonoursRetryAfter(Task):  # type: ignore[type-arg]
+    """A FHIR server that answered 429 or 503 with Retry-After is not asked again sooner."""
+
+    def retry(  # type: ignore[override]  # the same parameters as Task.retry, by keyword
+        self, exc: Exception | None = None, countdown: float | None = None, **options: Any
+    ) -> Any:
+        retry_after = exc.retry_after if isinstance(exc, FhirError) else None
+        countdown = retry_countdown(countdown, retry_after, _settings.retry_backoff_max)
+        return super().retry(exc=exc, countdown=countdown, **options)
+
+
+class DeadLettering(HonoursRetryAfter):
     """Permanent failures (a 4xx other than 429) are kept with their reason instead of being retried."""
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
@@ -67,7 +95,7 @@ class DeadLettering(Task):  # type: ignore[type-arg]
             dead_letter(self.name, task_id, str(exc), exc.status, {k: v for k, v in kwargs.items() if k != "resource"})
 
 
-class BatchDeadLettering(Task):  # type: ignore[type-arg]
+class BatchDeadLettering(HonoursRetryAfter):
     """A batch whose FHIR errors outlast its retries: each patient left in it is dead-lettered. Stopped for another
     reason (its time limit): what is left waits again, for another task."""
 

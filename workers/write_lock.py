@@ -17,7 +17,7 @@ from typing import cast
 
 import redis
 
-from service.store import writing_key
+from service.pipeline.store import writing_key
 
 __all__ = ["Busy", "writing"]
 

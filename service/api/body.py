@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from starlette.requests import ClientDisconnect, Request
 
-from service.errors import ProblemError
+from service.core.errors import ProblemError
 
 __all__ = ["read_json_body"]
 

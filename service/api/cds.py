@@ -15,7 +15,7 @@ from service.cds.feedback import parse_feedback, store_feedback
 from service.cds.hooks import answer_hook
 from service.cds.request import parse_hook_request
 from service.cds.services import SERVICES, CdsService, discovery
-from service.errors import ProblemError
+from service.core.errors import ProblemError
 
 __all__ = ["router"]
 

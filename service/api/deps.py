@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from celery import Celery
 from fastapi import Depends, Request
 
-from service.publisher import TaskPublisher
+from service.pipeline.publisher import TaskPublisher
 from service.settings import Settings
 
 __all__ = ["CeleryDep", "HttpDep", "PublisherDep", "RedisDep", "SettingsDep"]

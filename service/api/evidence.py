@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from service.api.deps import RedisDep
-from service.errors import ProblemError
-from service.store import evidence_key
+from service.core.errors import ProblemError
+from service.pipeline.store import evidence_key
 
 __all__ = ["router"]
 

@@ -15,8 +15,8 @@ from redis.exceptions import RedisError
 
 from service import __version__
 from service.api.deps import CeleryDep, RedisDep
-from service.metrics import QueueFigures, render_metrics
-from service.readiness import (
+from service.core.metrics import QueueFigures, render_metrics
+from service.ops.readiness import (
     Check,
     WorkerPing,
     check_fhir,
@@ -25,8 +25,8 @@ from service.readiness import (
     check_workers,
     overall_status,
 )
+from service.pipeline.store import DEAD_LETTERS_KEY, FOREIGN_RESOURCES_KEY, SCREENINGS_KEY, TASK_OUTCOMES_KEY
 from service.settings import Settings
-from service.store import DEAD_LETTERS_KEY, FOREIGN_RESOURCES_KEY, SCREENINGS_KEY, TASK_OUTCOMES_KEY
 
 __all__ = ["readiness_round", "router"]
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.body import read_json_body
 from service.api.deps import PublisherDep, RedisDep, SettingsDep
-from service.errors import ProblemError, Unauthorized, operation_outcome
+from service.core.errors import ProblemError, Unauthorized, operation_outcome
 from service.fhir.notifications import (
     Notification,
     NotificationError,
@@ -24,8 +24,8 @@ from service.fhir.notifications import (
     parse_notification,
     too_many_events_message,
 )
-from service.ingest import accept_notification
-from service.publisher import TaskPublisher
+from service.pipeline.ingest import accept_notification
+from service.pipeline.publisher import TaskPublisher
 from service.settings import Settings
 
 __all__ = ["router"]

@@ -24,9 +24,9 @@ import structlog
 from jwt import PyJWK
 from redis.exceptions import RedisError
 
-from service.errors import ProblemError, Unauthorized
+from service.core.errors import ProblemError, Unauthorized
+from service.pipeline.store import jti_key
 from service.settings import IssuerConfig
-from service.store import jti_key
 
 __all__ = ["ALGORITHMS", "Claims", "JwtVerifier"]
 

@@ -12,9 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from redis.exceptions import RedisError
 
 from service.cds.cards import OVERRIDE_SYSTEM
-from service.errors import ProblemError, validation_messages
-from service.metrics import FEEDBACK
-from service.store import FEEDBACK_SEEN_SECONDS, FEEDBACK_STREAM, RECORD_FEEDBACK, feedback_seen_key, snooze_key
+from service.core.errors import ProblemError, validation_messages
+from service.core.metrics import FEEDBACK
+from service.pipeline.store import (
+    FEEDBACK_SEEN_SECONDS,
+    FEEDBACK_STREAM,
+    RECORD_FEEDBACK,
+    feedback_seen_key,
+    snooze_key,
+)
 
 __all__ = ["FeedbackBatch", "parse_feedback", "store_feedback"]
 

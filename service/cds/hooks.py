@@ -18,12 +18,19 @@ from service.cds.cards import OVERRIDE_REASONS, cards, evidence_trails
 from service.cds.prefetch import Record, gather_record
 from service.cds.request import HookRequest
 from service.cds.services import CdsService
-from service.errors import ProblemError
+from service.core.errors import ProblemError
+from service.core.metrics import CARDS_SUPPRESSED, CDS_RESPONSES
 from service.fhir.limits import RecordLimits
-from service.metrics import CARDS_SUPPRESSED, CDS_RESPONSES
+from service.pipeline.store import (
+    EVIDENCE_SECONDS,
+    FOREIGN_RESOURCES_KEY,
+    cards_key,
+    evidence_key,
+    fresh_cards,
+    snooze_key,
+)
 from service.screening import RULES_VERSION, screen_orders
 from service.settings import Settings
-from service.store import EVIDENCE_SECONDS, FOREIGN_RESOURCES_KEY, cards_key, evidence_key, fresh_cards, snooze_key
 
 __all__ = ["answer_hook"]
 

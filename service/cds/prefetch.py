@@ -20,7 +20,7 @@ import httpx
 import structlog
 
 from service.cds.request import HookRequest
-from service.errors import ProblemError
+from service.core.errors import ProblemError
 from service.fhir.limits import Budget, RecordLimits, TooLarge
 from service.fhir.urls import on_server
 from service.screening.fhir import own_resources

@@ -14,7 +14,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from service.cds.services import CdsService
-from service.errors import ProblemError, validation_messages
+from service.core.errors import ProblemError, validation_messages
 
 __all__ = ["FhirAuthorization", "HookRequest", "parse_hook_request"]
 

@@ -14,27 +14,14 @@ from urllib.parse import quote
 
 import httpx
 
+from service.core.per_process import PerProcess
+from service.fhir.errors import FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.limits import Budget, RecordLimits, TooLarge
 from service.fhir.urls import on_server
-from service.per_process import PerProcess
+from service.fhir.validate import validated
 from service.screening.queries import PREFETCH, render_prefetch
 
 __all__ = ["FhirClient", "FhirError", "PermanentFhirError", "RetryableFhirError"]
-
-
-class FhirError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-class RetryableFhirError(FhirError):
-    pass
-
-
-class PermanentFhirError(FhirError):
-    pass
 
 
 # One small thread pool per process: prefork children must not inherit their parent's threads.
@@ -155,7 +142,7 @@ class FhirClient:
 
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base}/{resource['resourceType']}/{resource['id']}"
-        response = self._send("PUT", url, json=resource, headers={"Content-Type": "application/fhir+json"})
+        response = self._send("PUT", url, json=validated(resource), headers={"Content-Type": "application/fhir+json"})
         return self._checked("PUT", response)
 
     def offers_everything(self) -> bool:

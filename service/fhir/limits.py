@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from service.memory import release_freed_memory
+from service.core.memory import release_freed_memory
 
 if TYPE_CHECKING:
     from service.settings import Settings
@@ -63,7 +63,7 @@ class Budget:
         body += chunk
 
     def release(self) -> None:
-        """After a large record, the memory it freed goes back to the OS (service/memory.py)."""
+        """After a large record, the memory it freed goes back to the OS (service/core/memory.py)."""
         if self.bytes > TRIM_AFTER_BYTES:
             release_freed_memory()
 

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import httpx
 
+from service.fhir.validate import validated
+
 __all__ = ["TOPICS", "as_transaction", "backport_subscription", "classic_subscription", "subscribe"]
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
@@ -81,7 +83,7 @@ def classic_subscription(resource_type: str, endpoint: str, token: str) -> dict[
 def _put(http: httpx.Client, base: str, resource: dict[str, Any]) -> dict[str, Any]:
     response = http.put(
         f"{base}/{resource['resourceType']}/{resource['id']}",
-        json=resource,
+        json=validated(resource),
         headers={"Content-Type": "application/fhir+json"},
     )
     if response.status_code not in (200, 201):

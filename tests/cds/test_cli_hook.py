@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from service.redis_server import free_port
+from service.ops.redis_server import free_port
 from tests.cds.conftest import ISSUER, Keys, Loaded
 from tests.conftest import service_env
 from tests.processes import LISTENING, LoggedProcess

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.redis_server import free_port
+from service.ops.redis_server import free_port
 from tests.cds.conftest import Loaded
 from tests.conftest import ROOT, service_env
 from tests.processes import LISTENING, LoggedProcess

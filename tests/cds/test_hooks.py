@@ -13,8 +13,8 @@ import redis
 
 from fixtures.scenarios import SCENARIOS
 from service.cds.cards import cards
+from service.pipeline.store import FEEDBACK_STREAM, cards_entry, cards_key
 from service.screening import RULES_VERSION, screen
-from service.store import FEEDBACK_STREAM, cards_entry, cards_key
 from tests.cds.conftest import BASE, ISSUER, Keys
 from tests.cds_rules import response_errors
 from tests.screening.scenario_data import CASES

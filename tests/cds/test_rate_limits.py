@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from service.cds.client import JwtSigner
-from service.rate_limit import RateLimiter
+from service.core.rate_limit import RateLimiter
 from tests.cds.conftest import BASE, ISSUER, Keys
 from tests.cds.test_security import ENDPOINTS, body_for
 

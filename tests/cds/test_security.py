@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from service.redis_server import free_port
+from service.ops.redis_server import free_port
 from tests.cds.conftest import BASE, ISSUER, Keys
 from tests.screening.scenario_data import CASES
 

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from fixtures.scenarios import SCENARIOS
-from service.store import snooze_key
+from service.pipeline.store import snooze_key
 from tests.cds.conftest import BASE, Keys
 from tests.cds.test_hooks import context, full_prefetch, topics
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from service.redis_server import free_port
+from service.ops.redis_server import free_port
 
 
 class _Server(ThreadingHTTPServer):

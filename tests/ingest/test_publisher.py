@@ -10,9 +10,9 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from service.ops.redis_server import RedisServer
 from service.pipeline.celery import create_celery_app
-from service.publisher import Due, DuePatient, TaskPublisher
-from service.redis_server import RedisServer
+from service.pipeline.publisher import Due, DuePatient, TaskPublisher
 from service.settings import Settings
 
 PER_MESSAGE = {("headers", "id"), ("headers", "root_id"), ("headers", "origin"), ("properties", "correlation_id"),

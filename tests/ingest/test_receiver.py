@@ -14,11 +14,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from service.fhir.notifications import parse_notification
-from service.ingest import SUBSCRIPTIONS_KEY
 from service.main import create_app
-from service.redis_server import RedisServer
+from service.ops.redis_server import RedisServer
+from service.pipeline.ingest import SUBSCRIPTIONS_KEY
+from service.pipeline.store import due_flag_key, due_key
 from service.settings import Settings
-from service.store import due_flag_key, due_key
 from tests.waiting import eventually
 from workers import tasks
 

@@ -16,8 +16,8 @@ import redis
 
 from fixtures.scenarios import SCENARIOS
 from service.fhir.writeback import risk_assessment_id
-from service.store import SUBSCRIPTIONS_KEY
-from service.watchdog import overdue
+from service.pipeline.store import SUBSCRIPTIONS_KEY
+from service.pipeline.watchdog import overdue
 from tests.ingest.pipeline import Pipeline, pipeline
 from tests.waiting import eventually
 

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from service.redis_server import free_port
+from service.ops.redis_server import free_port
 from tests.conftest import service_env
 from tests.processes import LISTENING, LoggedProcess
 

@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from service.fhir.writeback import risk_assessment_id
-from service.store import DEAD_LETTERS_KEY, cards_key
+from service.pipeline.store import DEAD_LETTERS_KEY, cards_key
 from tests.ingest.faulty_fhir import FaultyFhir
 from tests.ingest.pipeline import TOKEN, Pipeline, behind_a_proxy
 from tests.ingest.test_recovery import backport_event, load_patient

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from service.cds.request import parse_hook_request
 from service.cds.services import SERVICES
-from service.errors import ProblemError
+from service.core.errors import ProblemError
 from service.fhir.notifications import Notification, NotificationError, classic_notification, parse_notification
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "notifications"

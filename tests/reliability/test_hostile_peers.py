@@ -27,12 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from fixtures.scenarios import SCENARIOS
+from service.core.http_client import outbound_client
 from service.fhir.client import FhirClient, PermanentFhirError
 from service.fhir.limits import RecordLimits
 from service.fhir.writeback import risk_assessment_id
-from service.http_client import outbound_client
-from service.redis_server import RedisServer
-from service.store import cards_key
+from service.ops.redis_server import RedisServer
+from service.pipeline.store import cards_key
 from tests.figures import figure
 from tests.ingest.faulty_fhir import FaultyFhir
 from tests.ingest.pipeline import TOKEN, Pipeline, as_put_transaction, behind_a_proxy
@@ -481,8 +481,8 @@ def test_precomputed_cards_are_served_only_to_an_issuer_bound_to_their_fhir_serv
 ) -> None:
     """Before: a second issuer, with no fhirServer and no fhirAuthorization, got another EHR's patient's TOH card."""
     from service.cds.cards import cards
+    from service.pipeline.store import cards_entry
     from service.screening import RULES_VERSION, screen
-    from service.store import cards_entry
     from tests.screening.scenario_data import CASES
 
     index = next(case for case in CASES if case.id == "01")

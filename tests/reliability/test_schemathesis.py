@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from service.redis_server import RedisServer, free_port
+from service.ops.redis_server import RedisServer, free_port
 from tests.conftest import service_env
 from tests.processes import LISTENING, LoggedProcess
 

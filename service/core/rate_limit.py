@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 
-from service.errors import ProblemError
+from service.core.errors import ProblemError
 
 __all__ = ["RateLimiter"]
 

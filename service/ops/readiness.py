@@ -23,8 +23,8 @@ import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
 
-from service.store import READY_KEY
-from service.watchdog import overdue, subscription_states
+from service.pipeline.store import READY_KEY
+from service.pipeline.watchdog import overdue, subscription_states
 
 __all__ = [
     "Check",

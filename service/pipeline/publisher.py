@@ -62,7 +62,7 @@ DuePatient = tuple[str | None, str]  # (the mark that says this event was seen, 
 
 @dataclass(frozen=True)
 class Due:
-    """Patients to add to a FHIR server's due set (service/store.py), and the task that screens that set: queued
+    """Patients to add to a FHIR server's due set (service/pipeline/store.py), and the task that screens that set: queued
     only when none is queued yet (the flag), as `workers.due.mark_due` does for the workers."""
 
     key: str

@@ -20,8 +20,8 @@ import structlog
 from celery import Celery
 from redis.exceptions import RedisError
 
+from service.pipeline.store import SUBSCRIPTIONS_KEY, watchdog_key
 from service.pipeline.task_names import TaskName
-from service.store import SUBSCRIPTIONS_KEY, watchdog_key
 
 __all__ = ["overdue", "subscription_states", "watch"]
 

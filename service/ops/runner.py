@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from service.redis_server import RedisServer
+from service.ops.redis_server import RedisServer
 from service.settings import Settings
 
 __all__ = ["run_all"]

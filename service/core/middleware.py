@@ -9,7 +9,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.metrics import REQUEST_LATENCY, REQUESTS
+from service.core.metrics import REQUEST_LATENCY, REQUESTS
 
 __all__ = ["RequestContextMiddleware"]
 

@@ -2,7 +2,7 @@
 
 Durability rule: an event is acknowledged (2xx) only after its work is in Redis: for a full resource, its patient
 in the server's due set with a screening task queued (workers/due.py); otherwise a `toh.process_event` task that
-reads the focus. Marking an event seen and queueing its work are one atomic step (service/publisher.py): if it
+reads the focus. Marking an event seen and queueing its work are one atomic step (service/pipeline/publisher.py): if it
 fails, neither happened, the sender gets 503, and its retry is processed, once.
 
 Gaps: servers may deliver concurrently, so event 7 can arrive before event 6. A skipped number only queues a
@@ -22,12 +22,10 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from service.errors import ProblemError
+from service.core.errors import ProblemError
 from service.fhir.notifications import Event, Notification
-from service.pipeline.task_names import TaskName
-from service.publisher import Due, DuePatient, Job, TaskPublisher
-from service.screening.fhir import patient_of, patient_reference, reference_id
-from service.store import (
+from service.pipeline.publisher import Due, DuePatient, Job, TaskPublisher
+from service.pipeline.store import (
     FOREIGN_RESOURCES_KEY,
     SUBSCRIPTIONS_KEY,
     due_flag_key,
@@ -35,6 +33,8 @@ from service.store import (
     due_key,
     seen_key,
 )
+from service.pipeline.task_names import TaskName
+from service.screening.fhir import patient_of, patient_reference, reference_id
 
 __all__ = ["SEEN_SECONDS", "Accepted", "accept_notification", "event_key"]
 

@@ -1,0 +1,1 @@
+"""Running and watching the service: the `toh-cds run` supervisor, the embedded Redis, readiness."""
