@@ -47,8 +47,9 @@ lint: $(VENV)/.synced
 typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy
 
+# Test order is fixed here; a bare `pytest` shuffles it (pytest-randomly) to find order dependence.
 pytest: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -p no:randomly
 
 test: lint typecheck pytest
 

@@ -7,24 +7,19 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from service.ops.redis_server import RedisServer, free_port
+from service.ops.redis_server import RedisServer
 from service.settings import get_settings
 from tests import figures
 from tests.log_scan import Collector, findings
-from tests.processes import LISTENING, LoggedProcess
+from tests.processes import LoggedProcess
+from tests.support.session import SESSION_DIR, SESSION_REDIS, service_env, start_sekmet
 
-ROOT = Path(__file__).resolve().parent.parent
-SEKMET = ROOT / ".venv-sekmet" / "bin" / "sekmet"
-
-_session_dir = Path(tempfile.mkdtemp(prefix="toh-tests-"))
-_session_redis = RedisServer(_session_dir / "redis")
 _logged = Collector()
 
 
@@ -33,10 +28,10 @@ def pytest_configure(config: pytest.Config) -> None:
     builds its app on first use), so the TOH_* variables of the shell never leak into a test."""
     for key in [key for key in os.environ if key.startswith("TOH_")]:
         del os.environ[key]
-    os.environ["TOH_REDIS_URL"] = _session_redis.url
-    os.environ["TOH_DATA_DIR"] = str(_session_dir / "data")
+    os.environ["TOH_REDIS_URL"] = SESSION_REDIS.url
+    os.environ["TOH_DATA_DIR"] = str(SESSION_DIR / "data")
     get_settings.cache_clear()
-    _session_redis.start()
+    SESSION_REDIS.start()
     logging.getLogger().addHandler(_logged)
 
 
@@ -64,13 +59,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    _session_redis.stop()
-    shutil.rmtree(_session_dir, ignore_errors=True)
+    SESSION_REDIS.stop()
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    return _session_redis.url
+    return SESSION_REDIS.url
 
 
 @pytest.fixture
@@ -79,13 +74,6 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
-
-
-def service_env(**overrides: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TOH_")}
-    env.update(TOH_REDIS_URL=_session_redis.url, TOH_DATA_DIR=str(_session_dir / "data"))
-    env.update(overrides)
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -99,26 +87,9 @@ def worker() -> Iterator[LoggedProcess]:
     process.stop()
 
 
-def start_sekmet(
-    workdir: Path, notify_method: str = "post-endpoint", extra_yaml: str = ""
-) -> tuple[LoggedProcess, str]:
-    """sekmet-fhir on a free port, in its own venv (`make setup` installs it); returns it and its FHIR base URL."""
-    assert SEKMET.exists(), f"{SEKMET} missing: run `make setup`"
-    port = free_port()
-    workdir.mkdir(parents=True)
-    base_url = f"http://127.0.0.1:{port}/fhir"
-    (workdir / "settings.yaml").write_text(
-        f"base_url: {base_url}\nhost: 127.0.0.1\nport: {port}\ndata_dir: {workdir / 'data'}\n"
-        f"simulator: {{enabled: false}}\nsubscriptions: {{notify_method: {notify_method}}}\n" + extra_yaml
-    )
-    process = LoggedProcess([str(SEKMET), "serve", "-c", str(workdir / "settings.yaml")], cwd=workdir)
-    process.wait_for(LISTENING)
-    return process, base_url
-
-
 @pytest.fixture(scope="session")
 def fhir_server() -> Iterator[str]:
-    process, base_url = start_sekmet(_session_dir / "sekmet")
+    process, base_url = start_sekmet(SESSION_DIR / "sekmet")
     yield base_url
     process.stop()
 

@@ -10,8 +10,8 @@ import pytest
 
 from service.core.logging import redact_sensitive
 from service.ops.redis_server import free_port
-from tests.conftest import service_env
 from tests.processes import LISTENING, LoggedProcess
+from tests.support.session import service_env
 
 
 @pytest.fixture(scope="module")

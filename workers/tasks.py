@@ -10,7 +10,6 @@ check_gap       after the grace period: skipped event numbers still unseen were 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -22,30 +21,22 @@ import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from service.cds.cards import cards, evidence_trails
-from service.fhir.client import FhirClient, FhirError, PermanentFhirError, RetryableFhirError
+from service.fhir.client import FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
-from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
 from service.pipeline.ingest import event_key
 from service.pipeline.store import (
     DEAD_LETTERS_KEY,
-    EVIDENCE_SECONDS,
-    FOREIGN_RESOURCES_KEY,
     SCREENINGS_KEY,
     SUBSCRIPTIONS_KEY,
-    cards_entry,
-    cards_key,
     due_flag_seconds,
-    evidence_key,
-    written_key,
 )
 from service.pipeline.task_names import TaskName
-from service.screening import RULES_VERSION, screen
-from service.screening.fhir import own_resources, patient_of
+from service.screening.fhir import patient_of
 from service.settings import get_settings
-from workers import due, write_lock
+from workers import due
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
+from workers.screen import screen_one
 
 __all__ = [
     "check_gap",
@@ -155,43 +146,6 @@ def process_event(fhir_base: str, focus: str | None, resource: dict[str, Any] | 
     schedule_screening(fhir_base, patient)
 
 
-def _digest(rendered: list[dict[str, Any]]) -> str:
-    """Card uuids already encode patient, topic and data: equal digests mean nothing changed."""
-    return hashlib.sha256("|".join(card["uuid"] for card in rendered).encode()).hexdigest()
-
-
-def _screen(store: redis.Redis, fhir_base: str, patient_id: str) -> list[str]:
-    """Fetch the record, screen it, store the cards; write back when the assessment changed."""
-    key = cards_key(fhir_base, patient_id)
-    client = fhir(fhir_base)
-    now = datetime.now(UTC)
-    record, foreign = own_resources(client.record(patient_id), patient_id)
-    if foreign:
-        log.warning("screening.foreign_resources_dropped", dropped=foreign)
-        store.hincrby(FOREIGN_RESOURCES_KEY, "worker", foreign)
-    assessment = screen(record, now, _settings.screening)
-    rendered = cards(assessment.outcomes, patient_id, _settings.public_base_url)
-    digest = _digest(rendered)
-    written_mark = written_key(key)
-    with store.pipeline(transaction=False) as pipe:
-        pipe.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, fingerprint=digest))
-        pipe.get(written_mark)
-        pipe.hincrby(SCREENINGS_KEY, "screened", 1)
-        for card_uuid, trail in evidence_trails(assessment.outcomes, patient_id).items():
-            pipe.set(evidence_key(card_uuid), trail, ex=EVIDENCE_SECONDS)
-        written = cast(bytes | None, pipe.execute()[1])
-    has_toh = any(topic in TOH_TOPICS for topic in assessment.topics)
-    if (written or b"").decode() != digest and (has_toh or written is not None):
-        try:
-            with write_lock.writing(store, key, ttl=_settings.task_time_limit):
-                _write_back(client, risk_assessment(assessment, patient_id, digest), digest, now)
-                store.set(written_mark, digest)
-        except write_lock.Busy:  # its data may be older than ours: write after it
-            raise RetryableFhirError("another write-back for this patient is in progress") from None
-        store.hincrby(SCREENINGS_KEY, "written-back", 1)
-    return assessment.topics
-
-
 @fhir_task(TaskName.SCREEN_DUE, base=BatchDeadLettering)
 def screen_due(fhir_base: str) -> int:
     """Screen a batch of the patients waiting on this server; if more wait, another task takes the next batch
@@ -208,7 +162,7 @@ def screen_due(fhir_base: str) -> int:
             screen_due.apply_async(kwargs={"fhir_base": fhir_base})
             return batch.index(patient)
         try:
-            _screen(store, fhir_base, patient)
+            screen_one(store, fhir(fhir_base), _settings, fhir_base, patient, datetime.now(UTC))
         except PermanentFhirError as exc:
             _screening_failed(fhir_base, patient, task_id, str(exc), exc.status)
         except (RetryableFhirError, redis.RedisError, SoftTimeLimitExceeded):
@@ -230,18 +184,7 @@ def _screening_failed(fhir_base: str, patient_id: str, task_id: str, reason: str
 @fhir_task(TaskName.SCREEN_PATIENT)
 def screen_patient(fhir_base: str, patient_id: str) -> list[str]:
     """One patient's screening, for a caller that needs it now (and messages queued by earlier versions)."""
-    return _screen(redis_client(), fhir_base, patient_id)
-
-
-def _write_back(client: FhirClient, risk: dict[str, Any], digest: str, now: datetime) -> None:
-    """Idempotent per fingerprint: a rerun (after a kill or a retry) finds what already reached the server and
-    writes only the rest, so each assessment change makes exactly one RiskAssessment version."""
-    if fingerprint_of(client.read(f"RiskAssessment/{risk['id']}")) != digest:
-        client.put(risk)
-    record = provenance(risk, digest, now)
-    if client.read(f"Provenance/{record['id']}") is None:
-        client.put(record)
-    log.info("writeback.done", status=risk["status"])
+    return screen_one(redis_client(), fhir(fhir_base), _settings, fhir_base, patient_id, datetime.now(UTC))
 
 
 @fhir_task(TaskName.RESYNC)

@@ -40,7 +40,6 @@ log = structlog.get_logger("toh.cds.auth")
 class Claims:
     issuer: str
     jti: str
-    tenant: str | None
     fhir_servers: tuple[str, ...] = ()  # where this issuer may be answered from precomputed cards
 
 
@@ -125,8 +124,7 @@ class JwtVerifier:
         if not isinstance(jti, str) or not jti:
             raise Unauthorized("jti is not a string")
         await self._first_use(issuer, jti, int(claims["exp"] - now) + self.leeway)
-        tenant = claims.get("tenant")
-        return Claims(issuer, jti, tenant if isinstance(tenant, str) else None, tuple(config.fhir_servers))
+        return Claims(issuer, jti, tuple(config.fhir_servers))
 
     async def _first_use(self, issuer: str, jti: str, seconds: int) -> None:
         try:

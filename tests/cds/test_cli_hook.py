@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 
 from service.ops.redis_server import free_port
 from tests.cds.conftest import ISSUER, Keys, Loaded
-from tests.conftest import service_env
 from tests.processes import LISTENING, LoggedProcess
+from tests.support.session import service_env
 
 
 @pytest.fixture(scope="module")

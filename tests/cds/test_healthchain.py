@@ -12,8 +12,8 @@ import pytest
 
 from service.ops.redis_server import free_port
 from tests.cds.conftest import Loaded
-from tests.conftest import ROOT, service_env
 from tests.processes import LISTENING, LoggedProcess
+from tests.support.session import ROOT, service_env
 
 HEALTHCHAIN = ROOT / ".venv-healthchain" / "bin" / "python"
 

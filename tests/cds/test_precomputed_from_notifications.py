@@ -18,8 +18,8 @@ from fixtures.scenarios import SCENARIOS
 from service.cds.client import HookClient
 from service.fhir.writeback import risk_assessment_id
 from tests.cds.conftest import ISSUER, Keys
-from tests.conftest import service_env
 from tests.ingest.pipeline import pipeline as running_pipeline
+from tests.support.session import service_env
 from tests.waiting import eventually
 
 MODES = {

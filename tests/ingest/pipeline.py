@@ -14,9 +14,9 @@ import redis
 
 from service.ops.redis_server import RedisServer, free_port
 from service.pipeline.store import CLAIM_PREFIX, SCREENINGS_KEY, TASK_OUTCOMES_KEY, due_key
-from tests.conftest import service_env, start_sekmet
 from tests.ingest.faulty_fhir import FaultyFhir
 from tests.processes import LISTENING, LoggedProcess
+from tests.support.session import service_env, start_sekmet
 
 TOKEN = "notify-secret-for-tests"
 

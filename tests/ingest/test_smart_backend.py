@@ -18,9 +18,9 @@ from fixtures.scenarios import SCENARIOS
 from service.fhir.auth import SmartBackendAuth
 from service.fhir.client import FhirClient, PermanentFhirError
 from service.fhir.writeback import risk_assessment_id
-from tests.conftest import start_sekmet
 from tests.ingest.pipeline import TOKEN, as_put_transaction, pipeline
 from tests.processes import LoggedProcess
+from tests.support.session import start_sekmet
 from tests.waiting import eventually
 
 ADMIN = "admin-token-for-test-data"

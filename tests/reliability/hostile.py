@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from service.ops.redis_server import free_port
-from tests.conftest import service_env
 from tests.processes import LISTENING, LoggedProcess
+from tests.support.session import service_env
 
 Answer = Callable[[BaseHTTPRequestHandler], None]
 EMPTY_SEARCHSET = {"resourceType": "Bundle", "type": "searchset", "entry": []}

@@ -21,8 +21,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from service.ops.redis_server import RedisServer, free_port
-from tests.conftest import service_env
 from tests.processes import LISTENING, LoggedProcess
+from tests.support.session import service_env
 
 EXAMPLES_PER_OPERATION = 130  # per generation mode: valid-looking and deliberately invalid requests
 NOTIFY_TOKEN = "schemathesis-notify-token"

@@ -1,0 +1,1 @@
+"""Helpers the tests share: the session's peers and environment."""
