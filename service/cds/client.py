@@ -13,6 +13,8 @@ from urllib.parse import quote
 import httpx
 import jwt
 
+from service.fhir.paging import next_link
+
 __all__ = ["HookClient", "JwtSigner"]
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -98,11 +100,11 @@ class HookClient:
             response.raise_for_status()
             bundle = response.json()
             entries = list(bundle.get("entry", []))
-            following = _next(bundle)
+            following = next_link(bundle)
             while following:
                 page = self.fhir_http.get(following, headers={"Accept": "application/fhir+json"}).json()
                 entries += page.get("entry", [])
-                following = _next(page)
+                following = next_link(page)
             prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
         return prefetch
 
@@ -125,7 +127,3 @@ class HookClient:
             body["prefetch"] = prefetch
         path = f"/cds-services/{service_id}"
         return self.http.post(self.base + path, json=body, headers=self._headers(path))
-
-
-def _next(bundle: dict[str, Any]) -> str | None:
-    return next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None)

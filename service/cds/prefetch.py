@@ -22,6 +22,7 @@ import structlog
 from service.cds.request import HookRequest
 from service.core.errors import ProblemError
 from service.fhir.limits import Budget, RecordLimits, TooLarge
+from service.fhir.paging import next_link
 from service.fhir.urls import on_server
 from service.screening.fhir import own_resources
 from service.screening.queries import PREFETCH, render_prefetch
@@ -57,14 +58,6 @@ def _entries(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
         for e in bundle.get("entry") or []
         if isinstance(e, dict) and isinstance(e.get("resource"), dict) and not _is_outcome(e["resource"])
     ]
-
-
-def _next_link(bundle: Mapping[str, Any]) -> str | None:
-    for link in bundle.get("link") or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            url: str = link["url"]
-            return url
-    return None
 
 
 class _Fetcher:
@@ -127,7 +120,7 @@ class _Fetcher:
             except TooLarge as exc:
                 raise _Unavailable(f"the fhirServer sent {exc}") from None
             resources += entries
-            url, bundle = _next_link(bundle), None
+            url, bundle = next_link(bundle), None
             if url is None:
                 return resources
         raise _Unavailable(f"more than {self.max_pages} pages")
@@ -165,7 +158,7 @@ async def gather_record(
         if value is ... or _is_outcome(value) or not isinstance(value, dict):
             to_fetch[key] = render_prefetch(template, hook_request.patient_id)
         elif value.get("resourceType") == "Bundle":
-            if _next_link(value) is not None:
+            if next_link(value) is not None:
                 paged[key] = value
             else:
                 resources += _entries(value)

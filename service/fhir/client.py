@@ -17,6 +17,7 @@ import httpx
 from service.core.per_process import PerProcess
 from service.fhir.errors import FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.limits import Budget, RecordLimits, TooLarge
+from service.fhir.paging import next_link
 from service.fhir.urls import on_server
 from service.fhir.validate import validated
 from service.screening.queries import PREFETCH, render_prefetch
@@ -137,7 +138,7 @@ class FhirClient:
             except TooLarge as exc:
                 raise PermanentFhirError(f"GET answered {exc}") from None
             found += page
-            url = next((link["url"] for link in bundle.get("link") or [] if link.get("relation") == "next"), None)
+            url = next_link(bundle)
         raise PermanentFhirError(f"more than {self.max_pages} pages")
 
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
