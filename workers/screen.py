@@ -55,7 +55,7 @@ def screen_one(
         pipe.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, fingerprint=digest))
         pipe.get(written_mark)
         pipe.hincrby(SCREENINGS_KEY, "screened", 1)
-        for card_uuid, trail in evidence_trails(assessment.outcomes, patient_id).items():
+        for card_uuid, trail in evidence_trails(assessment.outcomes, rendered, patient_id).items():
             pipe.set(evidence_key(card_uuid), trail, ex=EVIDENCE_SECONDS)
         written = cast(bytes | None, pipe.execute()[1])
     has_toh = any(topic in TOH_TOPICS for topic in assessment.topics)

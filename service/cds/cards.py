@@ -136,11 +136,11 @@ def uuid_of(outcome: Outcome, patient_id: str | None) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{patient_id}|{outcome.topic}|{fingerprint(outcome)}"))
 
 
-def evidence_trail(outcome: Outcome, patient_id: str | None) -> dict[str, Any]:
+def evidence_trail(outcome: Outcome, patient_id: str | None, card_uuid: str) -> dict[str, Any]:
     """Every rule behind a card and every resource behind each rule: what the card's evidence link shows. Codes and
     dates only, never names or identifiers (Evidence.description)."""
     return {
-        "card": uuid_of(outcome, patient_id),
+        "card": card_uuid,
         "topic": outcome.topic,
         "rulesVersion": RULES_VERSION,
         "patient": f"Patient/{patient_id}" if patient_id else None,
@@ -202,6 +202,12 @@ def cards(
     return [card(outcome, patient_id, evidence_base) for outcome in outcomes]
 
 
-def evidence_trails(outcomes: Iterable[Outcome], patient_id: str | None) -> dict[str, str]:
-    """Card uuid -> its evidence trail as JSON, for the store."""
-    return {uuid_of(o, patient_id): json.dumps(evidence_trail(o, patient_id)) for o in outcomes}
+def evidence_trails(
+    outcomes: Iterable[Outcome], rendered: Iterable[dict[str, Any]], patient_id: str | None
+) -> dict[str, str]:
+    """Card uuid -> its evidence trail as JSON, for the store; `rendered` are the outcomes' cards, whose uuids are
+    already computed."""
+    return {
+        card["uuid"]: json.dumps(evidence_trail(outcome, patient_id, card["uuid"]))
+        for outcome, card in zip(outcomes, rendered, strict=True)
+    }

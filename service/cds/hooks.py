@@ -30,6 +30,7 @@ from service.pipeline.store import (
     snooze_key,
 )
 from service.screening import RULES_VERSION, screen_orders
+from service.screening.registry import RED_FLAG_CARDS
 from service.settings import Settings
 
 __all__ = ["answer_hook"]
@@ -61,10 +62,13 @@ def _may_read_precomputed(caller: Claims | None, fhir_base: str) -> bool:
     return caller is None or fhir_base.rstrip("/") in caller.fhir_servers
 
 
+_RED_FLAG_TOPICS = frozenset(RED_FLAG_CARDS.values())
+
+
 def _may_be_silenced(card: dict[str, Any]) -> bool:
     """An override never silences a red flag or a critical card (clinical.md 2.7)."""
     topic = card.get("source", {}).get("topic", {}).get("code", "")
-    return card.get("indicator") != "critical" and not str(topic).startswith("red-flag-")
+    return card.get("indicator") != "critical" and topic not in _RED_FLAG_TOPICS
 
 
 async def _without_snoozed(redis: aioredis.Redis, cards: list[Any], trails: dict[str, str] | None = None) -> list[Any]:
@@ -134,4 +138,5 @@ async def answer_hook(
     log.info("cds.answered", service=service.id, topics=assessment.topics, fetched=record.fetched)
     outcomes = (*assessment.outcomes, *order_outcomes)
     rendered = cards(outcomes, hook_request.patient_id, settings.public_base_url)
-    return {"cards": await _without_snoozed(redis, rendered, evidence_trails(outcomes, hook_request.patient_id))}
+    trails = evidence_trails(outcomes, rendered, hook_request.patient_id)
+    return {"cards": await _without_snoozed(redis, rendered, trails)}

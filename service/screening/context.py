@@ -380,8 +380,9 @@ class _Builder:
         context = self.context
         day = f" on {onset.date().isoformat()}" if onset else ""
         if "pregnancy_condition" in names or "pregnancy" in phases:
-            description = _describe(value_set("pregnancy_condition"), code, "Pregnancy", onset, "recorded ")
-            if "pregnancy_condition" not in names:
+            if "pregnancy_condition" in names:
+                description = _describe(value_set("pregnancy_condition"), code, "Pregnancy", onset, "recorded ")
+            else:  # an O-chapter code, read by its structure rather than a value set
                 description = f"Pregnancy ({_code_label(code)}), recorded {onset.date().isoformat()}" if onset else ""
             if onset is not None and (self.now - onset).days <= PREGNANCY_MAX_DAYS:
                 evidence = Evidence(reference, description, onset, f"Pregnancy recorded{day}")

@@ -20,6 +20,7 @@ __all__ = [
     "CARD_TYPES",
     "CONTEXT_VALUE_SETS",
     "OVERRIDE_REASONS",
+    "RED_FLAG_CARDS",
     "RULES",
     "CardType",
     "Rule",
@@ -146,6 +147,8 @@ RULES: dict[str, Rule] = {
         Rule("resolved", "Resolved", ("toh_diagnosis", "pain_score")),
     )
 }  # fmt: skip
+# Red flag rule -> the card that replaces the TOH card (an override never silences one).
+RED_FLAG_CARDS = {rule.id: rule.card for rule in RULES.values() if rule.id.startswith("R") and rule.card is not None}
 # Value sets the patient context reads for facts no single rule owns (labs shown on cards, modality of a study).
 CONTEXT_VALUE_SETS = ("esr", "calcium", "phosphate", "mri_study")
 

@@ -42,6 +42,7 @@ _FRACTURE_HEDGE = re.compile(
     r"\bexclud|\bruled?\s+out\b|\br/o\b|\bimpending\b|\bprevent|\bmay\b|\bmight\b|\bcould\b|\?"
 )
 _SUBCHONDRAL = re.compile(r"\bsubchondral\b")
+_HIP_SITE = re.compile(r"\bfem(?:ur|oral)\b|\bhip\b|\bsubcapital\b|\bintertrochanteric\b")
 _OTHER_BONE = re.compile(
     r"\bsacr|\bpubi|\bram(?:us|i)\b|\bvertebr|\bspin|\blumbar\b|\bthoracic\b|\brib\b|\bcoccy|\biliac\b|\bilium\b|"
     r"\bacetabul|\btibia|\bfibula|\bankle\b|\bfoot\b|\bmetatars|\bradius\b|\bwrist\b|\bhumer"
@@ -53,9 +54,7 @@ def _fracture(clause: str) -> str | None:
         return None
     if _SUBCHONDRAL.search(clause):
         return "subchondral_fracture"
-    if _OTHER_BONE.search(clause) and not re.search(
-        r"\bfem(?:ur|oral)\b|\bhip\b|\bsubcapital\b|\bintertrochanteric\b", clause
-    ):
+    if _OTHER_BONE.search(clause) and not _HIP_SITE.search(clause):
         return "fracture_elsewhere"
     return "fracture"
 

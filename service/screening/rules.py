@@ -13,7 +13,7 @@ from service.screening.advice import Phase
 from service.screening.assessment import Assessment, Indicator, Outcome, ProposedOrder, RuleHit
 from service.screening.config import DAYS_PER_MONTH, ScreeningConfig
 from service.screening.context import PREGNANCY_DAYS, PREGNANCY_MAX_DAYS, Evidence, Pain, PatientContext
-from service.screening.registry import RULES, Topic
+from service.screening.registry import RED_FLAG_CARDS, RULES, Topic
 
 __all__ = ["MRI_HIP", "MRI_PELVIS_AND_HIPS", "RULES_VERSION", "ago", "assess"]
 
@@ -23,7 +23,6 @@ MAX_REASONS = 5
 MRI_HIP = ProposedOrder("30687-8", "MR Hip WO contrast")
 MRI_PELVIS_AND_HIPS = ProposedOrder("30671-2", "MR Pelvis and Hip WO contrast")
 _PHASE_RULES = ("P1", "P2", "P3")
-RED_FLAG_CARDS = {rule.id: rule.card for rule in RULES.values() if rule.id.startswith("R") and rule.card is not None}
 
 
 def _days(delta: timedelta) -> float:
@@ -459,7 +458,8 @@ class _Rules:
         stale = latest is not None and _days(self.now - latest) > self.config.recent_findings_days
         follow_up = diagnosed or stale
         notes: list[str] = []
-        if any("subchondral_fracture" in r.findings for r in c.reports):
+        subchondral = any("subchondral_fracture" in r.findings for r in c.reports)
+        if subchondral:
             notes.append(
                 "Subchondral fracture line on MRI (seen in about half of TOH): strict non-weight-bearing and "
                 "orthopaedic review."
@@ -474,7 +474,7 @@ class _Rules:
             summary = (
                 "Transient osteoporosis of the hip: follow-up; no antiresorptives, expect recovery in 6-12 months."
             )
-            indicator: Indicator = "warning" if notes and notes[0].startswith("Subchondral") else "info"
+            indicator: Indicator = "warning" if subchondral else "info"
             return Outcome(Topic.TOH_CONSISTENT, indicator, summary, hits, recommendations, "medium", tuple(notes), reasons=reasons)  # fmt: skip
         summary = "Findings consistent with transient osteoporosis of the hip: protect the hip, no antiresorptives."
         return Outcome(Topic.TOH_CONSISTENT, "warning", summary, hits, recommendations, "high", tuple(notes), reasons=reasons)  # fmt: skip
