@@ -35,11 +35,11 @@ import httpx
 from bench import bodies, load, report
 from bench import screening as screening_bench
 from bench.stack import NOTIFY_TOKEN, Child, Stack, children, cpu_seconds, peak_rss_mb, python
+from service.pipeline import due
 from service.pipeline.celery import create_celery_app
-from service.pipeline.store import SCREENINGS_KEY, cards_key, due_flag_key, due_flag_seconds, due_key
+from service.pipeline.store import SCREENINGS_KEY, cards_key, due_flag_key, due_key
 from service.pipeline.task_names import TaskName
 from service.settings import Settings
-from workers import due
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECONDS = float(os.environ.get("TOH_BENCH_SECONDS", "5"))
@@ -217,7 +217,7 @@ class Bench(Stack):
 
         producer = create_celery_app(Settings(redis_url=self.redis_server.url))
         for patient in patients:
-            due.mark_due(self.store, self.fhir_base, patient, flag_seconds=due_flag_seconds(0))
+            due.mark_due(self.store, self.fhir_base, patient, coalesce_seconds=0)
         before, started = screened(), time.perf_counter()
         producer.send_task(TaskName.SCREEN_DUE, kwargs={"fhir_base": self.fhir_base})
         while screened() - before < len(patients):

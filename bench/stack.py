@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from bench import bodies
-from service.cds.client import JwtSigner
+from service.ops.hook_client import JwtSigner
 from service.ops.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

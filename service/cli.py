@@ -68,7 +68,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _hook(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from service.cds.client import HookClient, JwtSigner
+    from service.ops.hook_client import HookClient, JwtSigner
 
     signer = None
     if args.private_key:

@@ -1,4 +1,4 @@
-"""One `next`-link reader for every record fetcher, calm about malformed Bundles."""
+"""One page reader for both transports of the record fetcher, calm about malformed Bundles."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.fhir.paging import next_link
+from service.fhir.paging import entries, next_link
 
 
 @pytest.mark.parametrize(
@@ -22,3 +22,11 @@ from service.fhir.paging import next_link
 )
 def test_next_link(bundle: dict[str, Any], expected: str | None) -> None:
     assert next_link(bundle) == expected
+
+
+def test_entries_keep_resources_only() -> None:
+    observation = {"resourceType": "Observation", "id": "o"}
+    warning = {"resourceType": "OperationOutcome", "issue": []}
+    page = {"entry": [{"resource": observation}, {"resource": warning}, {"fullUrl": "x"}, "junk", {"resource": "x"}]}
+    assert entries(page) == [observation]
+    assert entries({"entry": "junk"}) == entries({}) == []

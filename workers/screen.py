@@ -13,7 +13,7 @@ import structlog
 from service.cds.cards import cards, evidence_trails
 from service.fhir.client import FhirClient
 from service.fhir.errors import RetryableFhirError
-from service.fhir.writeback import TOH_TOPICS, fingerprint_of, provenance, risk_assessment
+from service.fhir.writeback import TOH_TOPICS, cards_digest_of, provenance, risk_assessment
 from service.pipeline.store import (
     EVIDENCE_SECONDS,
     FOREIGN_RESOURCES_KEY,
@@ -52,7 +52,7 @@ def screen_one(
     digest = cards_digest(rendered)
     written_mark = written_key(key)
     with store.pipeline(transaction=False) as pipe:
-        pipe.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, fingerprint=digest))
+        pipe.set(key, cards_entry(rendered, evaluated_at=now, rules_version=RULES_VERSION, cards_digest=digest))
         pipe.get(written_mark)
         pipe.hincrby(SCREENINGS_KEY, "screened", 1)
         for card_uuid, trail in evidence_trails(assessment.outcomes, rendered, patient_id).items():
@@ -71,9 +71,9 @@ def screen_one(
 
 
 def write_back(client: FhirClient, risk: dict[str, Any], digest: str, now: datetime) -> None:
-    """Idempotent per fingerprint: a rerun (after a kill or a retry) finds what already reached the server and
+    """Idempotent per cards digest: a rerun (after a kill or a retry) finds what already reached the server and
     writes only the rest, so each assessment change makes exactly one RiskAssessment version."""
-    if fingerprint_of(client.read(f"RiskAssessment/{risk['id']}")) != digest:
+    if cards_digest_of(client.read(f"RiskAssessment/{risk['id']}")) != digest:
         client.put(risk)
     record = provenance(risk, digest, now)
     if client.read(f"Provenance/{record['id']}") is None:

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import redis
 import structlog
@@ -23,17 +23,16 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from service.fhir.client import FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
-from service.pipeline.ingest import event_key
+from service.pipeline import due
+from service.pipeline.channel import channel_state
+from service.pipeline.ingest import event_seen_key
 from service.pipeline.store import (
     DEAD_LETTERS_KEY,
     SCREENINGS_KEY,
-    SUBSCRIPTIONS_KEY,
-    due_flag_seconds,
 )
 from service.pipeline.task_names import TaskName
 from service.screening.fhir import patient_of
 from service.settings import get_settings
-from workers import due
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
 from workers.screen import screen_one
@@ -125,7 +124,7 @@ def schedule_screening(fhir_base: str, patient_id: str) -> bool:
     """The patient waits in the server's due set; the first event of a coalescing window schedules the task that
     screens everyone waiting then (later events for a patient already waiting are covered by that run)."""
     store, window = redis_client(), _settings.coalesce_seconds
-    if not due.mark_due(store, fhir_base, patient_id, flag_seconds=due_flag_seconds(window)):
+    if not due.mark_due(store, fhir_base, patient_id, coalesce_seconds=window):
         return False
     try:
         screen_due.apply_async(kwargs={"fhir_base": fhir_base}, countdown=window)
@@ -150,7 +149,7 @@ def process_event(fhir_base: str, focus: str | None, resource: dict[str, Any] | 
 def screen_due(fhir_base: str) -> int:
     """Screen a batch of the patients waiting on this server; if more wait, another task takes the next batch
     meanwhile. One patient's permanent failure is dead-lettered without holding up the rest; a transient one
-    retries the task, which resumes its batch (see workers/due.py)."""
+    retries the task, which resumes its batch (see service/pipeline/due.py)."""
     store, task_id = redis_client(), screen_due.request.id or ""
     batch, waiting = due.claim(store, fhir_base, task_id, _settings.screenings_per_task)
     if waiting:
@@ -215,7 +214,7 @@ def check_gap(fhir_base: str, subscription: str, first: int, last: int) -> int:
     else:
         with redis_client().pipeline(transaction=False) as pipe:
             for number in numbers:
-                pipe.exists(event_key(subscription, number))
+                pipe.exists(event_seen_key(subscription, number))
             missing = sum(not seen for seen in pipe.execute())
     if missing:
         log.warning("ingest.gap", subscription=relative_reference(subscription), first=first, missing=missing)
@@ -236,12 +235,11 @@ def subscription_status(fhir_base: str, subscription: str) -> str:
         log.warning("watchdog.status_unknown", subscription=reference)
         return "unknown"
     store = redis_client()
-    raw = cast(bytes | None, store.hget(SUBSCRIPTIONS_KEY, subscription))
-    ours = json.loads(raw) if raw else {}
-    server_count, our_count = status.get("events_since_start") or 0, ours.get("events_since_start") or 0
+    ours = channel_state(store, subscription)
+    server_count, our_count = status.get("events_since_start") or 0, ours.events_since_start or 0
     if server_count > our_count:
         log.warning("watchdog.events_missed", subscription=reference, missed=server_count - our_count)
-        resync.delay(fhir_base=fhir_base, since=float(ours.get("last_seen") or time.time() - 86400) - 60)
+        resync.delay(fhir_base=fhir_base, since=(ours.last_seen or time.time() - 86400) - 60)
     if status.get("status") == "error":
         current = client.read(reference)
         if current is not None:

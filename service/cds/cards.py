@@ -26,7 +26,7 @@ __all__ = [
     "cards",
     "evidence_trail",
     "evidence_trails",
-    "fingerprint",
+    "outcome_digest",
     "uuid_of",
 ]
 
@@ -38,7 +38,7 @@ SOURCE_LABEL = "toh-cds: transient osteoporosis of the hip screening"
 TOPIC_DISPLAYS = {topic.value: card_type.display for topic, card_type in CARD_TYPES.items()}
 
 
-def fingerprint(outcome: Outcome) -> str:
+def outcome_digest(outcome: Outcome) -> str:
     """A digest of the data behind an outcome: which resources, and what they said."""
     parts = sorted(f"{e.reference}|{e.description}" for e in outcome.evidence)
     parts += [outcome.topic, outcome.indicator, outcome.priority or "", RULES_VERSION]
@@ -133,7 +133,7 @@ def _suggestions(outcome: Outcome, card_uuid: str, patient_id: str | None) -> li
 
 def uuid_of(outcome: Outcome, patient_id: str | None) -> str:
     """Stable for the same patient, topic and data: feedback, snoozes and evidence trails refer to it."""
-    return str(uuid.uuid5(_NAMESPACE, f"{patient_id}|{outcome.topic}|{fingerprint(outcome)}"))
+    return str(uuid.uuid5(_NAMESPACE, f"{patient_id}|{outcome.topic}|{outcome_digest(outcome)}"))
 
 
 def evidence_trail(outcome: Outcome, patient_id: str | None, card_uuid: str) -> dict[str, Any]:

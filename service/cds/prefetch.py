@@ -22,7 +22,7 @@ import structlog
 from service.cds.request import HookRequest
 from service.core.errors import ProblemError
 from service.fhir.limits import Budget, RecordLimits, TooLarge
-from service.fhir.paging import next_link
+from service.fhir.paging import entries, next_link
 from service.fhir.urls import on_server
 from service.screening.fhir import own_resources
 from service.screening.queries import PREFETCH, render_prefetch
@@ -43,28 +43,20 @@ class _Unavailable(Exception):
     pass
 
 
-def is_allowlisted(fhir_server: str, allowlist: Iterable[str]) -> bool:
+def is_allowlisted(fhir_base: str, allowlist: Iterable[str]) -> bool:
     """Exact base URL match (scheme, host, port and path), so no other host, port or path is ever reached."""
-    return fhir_server.rstrip("/") in {base.rstrip("/") for base in allowlist}
+    return fhir_base.rstrip("/") in {base.rstrip("/") for base in allowlist}
 
 
 def _is_outcome(value: Any) -> bool:
     return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
 
 
-def _entries(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [
-        e["resource"]
-        for e in bundle.get("entry") or []
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict) and not _is_outcome(e["resource"])
-    ]
-
-
 class _Fetcher:
     def __init__(self, http: httpx.AsyncClient, hook_request: HookRequest, max_pages: int, budget: Budget) -> None:
         assert hook_request.fhirServer is not None
         self.http = http
-        self.base = hook_request.fhirServer
+        self.fhir_base = hook_request.fhirServer
         self.max_pages = max_pages
         self.budget = budget
         self.headers = {"Accept": "application/fhir+json"}
@@ -73,7 +65,7 @@ class _Fetcher:
 
     async def get(self, url: str) -> tuple[int, Any]:
         """(status, parsed JSON body, or None unless 200): the body streamed and counted against the budget."""
-        if not on_server(url, self.base):
+        if not on_server(url, self.fhir_base):
             raise _Unavailable("a link points outside the fhirServer")
         try:
             async with self.http.stream("GET", url, headers=self.headers) as response:
@@ -94,7 +86,7 @@ class _Fetcher:
         return 200, await _json(bytes(body))
 
     async def read(self, query: str) -> list[dict[str, Any]]:
-        status, body = await self.get(f"{self.base}/{query}")
+        status, body = await self.get(f"{self.fhir_base}/{query}")
         if status in (404, 410):
             return []
         if status != 200:
@@ -102,7 +94,7 @@ class _Fetcher:
         return [body]
 
     async def search(self, query: str) -> list[dict[str, Any]]:
-        return await self.pages(f"{self.base}/{query}")
+        return await self.pages(f"{self.fhir_base}/{query}")
 
     async def pages(self, url: str | None, first: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Entries of a searchset and its `next` pages, up to the page cap."""
@@ -114,12 +106,12 @@ class _Fetcher:
                 status, bundle = await self.get(url)
                 if status != 200:
                     raise _Unavailable(f"the fhirServer answered {status} to a search")
-            entries = _entries(bundle)
+            page = entries(bundle)
             try:
-                self.budget.take_entries(len(entries))
+                self.budget.take_entries(len(page))
             except TooLarge as exc:
                 raise _Unavailable(f"the fhirServer sent {exc}") from None
-            resources += entries
+            resources += page
             url, bundle = next_link(bundle), None
             if url is None:
                 return resources
@@ -161,7 +153,7 @@ async def gather_record(
             if next_link(value) is not None:
                 paged[key] = value
             else:
-                resources += _entries(value)
+                resources += entries(value)
         else:
             resources.append(value)
     budget = Budget(limits)

@@ -34,7 +34,7 @@ class SmartBackendAuth:
         scope: str = "system/*.read system/RiskAssessment.write system/Provenance.write",
         token_url: str | None = None,
     ) -> None:
-        self.base = fhir_base.rstrip("/")
+        self.fhir_base = fhir_base.rstrip("/")
         self.http = http
         self.client_id = client_id
         self.private_key = private_key
@@ -46,7 +46,9 @@ class SmartBackendAuth:
         self._lock = threading.Lock()
 
     def _discover(self) -> str:
-        response = self.http.get(f"{self.base}/.well-known/smart-configuration", headers={"Accept": "application/json"})
+        response = self.http.get(
+            f"{self.fhir_base}/.well-known/smart-configuration", headers={"Accept": "application/json"}
+        )
         if response.status_code != 200 or "token_endpoint" not in response.json():
             raise PermanentFhirError("the FHIR server publishes no SMART token endpoint")
         url: str = response.json()["token_endpoint"]

@@ -1,4 +1,6 @@
-"""A small synchronous FHIR REST client for the workers (Celery prefork processes: one httpx.Client each).
+"""A small synchronous FHIR REST client: the workers' (Celery prefork processes: one httpx.Client each) and the
+CLI's. The CDS prefetch has the asynchronous twin of `search` (service/cds/prefetch.py); both read pages with
+service/fhir/paging.py within one service/fhir/limits.Budget.
 
 FhirError
   + RetryableFhirError   5xx, 429, timeouts, connection errors: the task retries with backoff
@@ -17,7 +19,7 @@ import httpx
 from service.core.per_process import PerProcess
 from service.fhir.errors import FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.limits import Budget, RecordLimits, TooLarge
-from service.fhir.paging import next_link
+from service.fhir.paging import entries, next_link
 from service.fhir.urls import on_server
 from service.fhir.validate import validated
 from service.screening.queries import PREFETCH, render_prefetch
@@ -40,7 +42,7 @@ RecordQuery = Literal["auto", "everything", "searches"]
 class FhirClient:
     def __init__(
         self,
-        base: str,
+        fhir_base: str,
         http: httpx.Client,
         *,
         auth: Callable[[], dict[str, str]] | None = None,
@@ -48,7 +50,7 @@ class FhirClient:
         record_query: RecordQuery = "searches",
         limits: RecordLimits | None = None,
     ) -> None:
-        self.base = base.rstrip("/")
+        self.fhir_base = fhir_base.rstrip("/")
         self.http = http
         self.max_pages = max_pages
         self.limits = limits or RecordLimits()
@@ -84,7 +86,7 @@ class FhirClient:
         return httpx.Response(response.status_code, headers=response.headers, content=bytes(body), request=request)
 
     def _send(self, method: str, url: str, budget: Budget | None = None, **kwargs: Any) -> httpx.Response:
-        if not on_server(url, self.base):
+        if not on_server(url, self.fhir_base):
             raise PermanentFhirError("refusing a URL outside the FHIR base")
         headers = kwargs.pop("headers", {})
         response = self._request(method, url, headers, budget, **kwargs)
@@ -113,7 +115,7 @@ class FhirClient:
 
     def read(self, reference: str, budget: Budget | None = None) -> dict[str, Any] | None:
         """A resource by `Type/id` (or an absolute URL on this server); None when it does not exist."""
-        url = reference if reference.startswith(("http://", "https://")) else f"{self.base}/{reference}"
+        url = reference if reference.startswith(("http://", "https://")) else f"{self.fhir_base}/{reference}"
         response = self._send("GET", url, budget)
         if response.status_code in (404, 410):
             return None
@@ -121,18 +123,14 @@ class FhirClient:
 
     def search(self, query: str, budget: Budget | None = None) -> list[dict[str, Any]]:
         """Every resource of a search, following `next` links (on this server only) up to the page cap."""
-        url: str | None = f"{self.base}/{query}"
+        url: str | None = f"{self.fhir_base}/{query}"
         found: list[dict[str, Any]] = []
         budget = budget or Budget(self.limits)
         for _ in range(self.max_pages):
             if url is None:
                 return found
             bundle = self._checked("GET", self._send("GET", url, budget))
-            page = [
-                e["resource"]
-                for e in bundle.get("entry") or []
-                if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-            ]
+            page = entries(bundle)
             try:
                 budget.take_entries(len(page))
             except TooLarge as exc:
@@ -142,13 +140,13 @@ class FhirClient:
         raise PermanentFhirError(f"more than {self.max_pages} pages")
 
     def put(self, resource: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.base}/{resource['resourceType']}/{resource['id']}"
+        url = f"{self.fhir_base}/{resource['resourceType']}/{resource['id']}"
         response = self._send("PUT", url, json=validated(resource), headers={"Content-Type": "application/fhir+json"})
         return self._checked("PUT", response)
 
     def offers_everything(self) -> bool:
         """Whether the server's CapabilityStatement lists the Patient/$everything operation."""
-        statement = self._checked("GET", self._send("GET", f"{self.base}/metadata"))
+        statement = self._checked("GET", self._send("GET", f"{self.fhir_base}/metadata"))
         for rest in statement.get("rest") or []:
             for resource in rest.get("resource") or [] if rest.get("mode") == "server" else []:
                 if resource.get("type") == "Patient":

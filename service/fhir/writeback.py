@@ -9,19 +9,28 @@ from typing import Any
 
 from service.screening import RULES_VERSION, Assessment
 
-__all__ = ["FINGERPRINT_SYSTEM", "TOH_TOPICS", "fingerprint_of", "provenance", "risk_assessment", "risk_assessment_id"]
+__all__ = [
+    "CARDS_DIGEST_SYSTEM",
+    "TOH_TOPICS",
+    "cards_digest_of",
+    "provenance",
+    "risk_assessment",
+    "risk_assessment_id",
+]
 
 TOH_TOPICS = ("toh-consistent", "toh-consider")
 SNOMED = "http://snomed.info/sct"
 _RISK = {"high": "high", "medium": "moderate", "low": "low"}
-FINGERPRINT_SYSTEM = "urn:toh-cds:fingerprint"  # meta.tag: which assessment a RiskAssessment version holds
+CARDS_DIGEST_SYSTEM = (
+    "urn:toh-cds:fingerprint"  # meta.tag: the cards digest a version holds (URI kept: servers hold it)
+)
 
 
-def fingerprint_of(resource: dict[str, Any] | None) -> str | None:
-    """The fingerprint a RiskAssessment we wrote carries, so a rerun can tell it is already on the server."""
+def cards_digest_of(resource: dict[str, Any] | None) -> str | None:
+    """The cards digest a RiskAssessment we wrote carries, so a rerun can tell it is already on the server."""
     meta = (resource or {}).get("meta")
     for tag in meta.get("tag") or [] if isinstance(meta, dict) else []:
-        if isinstance(tag, dict) and tag.get("system") == FINGERPRINT_SYSTEM and isinstance(tag.get("code"), str):
+        if isinstance(tag, dict) and tag.get("system") == CARDS_DIGEST_SYSTEM and isinstance(tag.get("code"), str):
             return str(tag["code"])
     return None
 
@@ -34,7 +43,7 @@ def _instant(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def risk_assessment(assessment: Assessment, patient_id: str, fingerprint: str | None = None) -> dict[str, Any]:
+def risk_assessment(assessment: Assessment, patient_id: str, cards_digest: str | None = None) -> dict[str, Any]:
     """Open when a TOH card applies, amended with a negligible risk once it no longer does (resolved, or a red
     flag now explains the pain)."""
     toh = next((assessment.outcome(topic) for topic in TOH_TOPICS if assessment.outcome(topic)), None)
@@ -43,7 +52,7 @@ def risk_assessment(assessment: Assessment, patient_id: str, fingerprint: str | 
     resource: dict[str, Any] = {
         "resourceType": "RiskAssessment",
         "id": risk_assessment_id(patient_id),
-        **({"meta": {"tag": [{"system": FINGERPRINT_SYSTEM, "code": fingerprint}]}} if fingerprint else {}),
+        **({"meta": {"tag": [{"system": CARDS_DIGEST_SYSTEM, "code": cards_digest}]}} if cards_digest else {}),
         "status": "final" if toh else "amended",
         "subject": {"reference": f"Patient/{patient_id}"},
         "occurrenceDateTime": _instant(assessment.evaluated_at),
@@ -89,10 +98,10 @@ def risk_assessment(assessment: Assessment, patient_id: str, fingerprint: str | 
     return resource
 
 
-def provenance(risk: dict[str, Any], fingerprint: str, recorded: datetime) -> dict[str, Any]:
+def provenance(risk: dict[str, Any], cards_digest: str, recorded: datetime) -> dict[str, Any]:
     return {
         "resourceType": "Provenance",
-        "id": f"{risk['id'][:40]}-{fingerprint[:16]}",
+        "id": f"{risk['id'][:40]}-{cards_digest[:16]}",
         "target": [{"reference": f"RiskAssessment/{risk['id']}"}],
         "recorded": _instant(recorded),
         "activity": {

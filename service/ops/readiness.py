@@ -23,8 +23,9 @@ import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import RedisError
 
+from service.pipeline.channel import channel_states
 from service.pipeline.store import READY_KEY
-from service.pipeline.watchdog import overdue, subscription_states
+from service.pipeline.watchdog import overdue
 
 __all__ = [
     "Check",
@@ -111,10 +112,10 @@ async def check_workers(celery: Celery, timeout: float, ping: WorkerPing) -> Che
     return Check("celery:workers", "component", "pass", len(replies))
 
 
-async def check_fhir(http: httpx.AsyncClient, base_url: str, timeout: float) -> Check:
+async def check_fhir(http: httpx.AsyncClient, fhir_base: str, timeout: float) -> Check:
     started = time.perf_counter()
     try:
-        response = await http.get(f"{base_url}/metadata", headers={"Accept": "application/fhir+json"}, timeout=timeout)
+        response = await http.get(f"{fhir_base}/metadata", headers={"Accept": "application/fhir+json"}, timeout=timeout)
     except httpx.HTTPError as exc:
         return Check("fhir:metadata", "component", "warn", output=f"FHIR server unreachable: {type(exc).__name__}")
     if response.status_code != 200:
@@ -131,10 +132,10 @@ async def check_fhir(http: httpx.AsyncClient, base_url: str, timeout: float) -> 
 async def check_heartbeats(redis: aioredis.Redis) -> Check | None:
     """Warn when a subscription's heartbeat is overdue; None when no subscription sends heartbeats."""
     try:
-        states = await subscription_states(redis)
+        states = await channel_states(redis)
     except (RedisError, OSError):
         return None  # the Redis check already fails
-    watched = [s for s in states.values() if s.get("heartbeat_interval")]
+    watched = [s for s in states.values() if s.heartbeat_interval]
     if not watched:
         return None
     late = overdue(states, time.time())

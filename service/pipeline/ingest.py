@@ -1,7 +1,7 @@
 """Accepting notifications: record what the channel says, drop duplicates, enqueue the work, detect gaps.
 
 Durability rule: an event is acknowledged (2xx) only after its work is in Redis: for a full resource, its patient
-in the server's due set with a screening task queued (workers/due.py); otherwise a `toh.process_event` task that
+in the server's due set with a screening task queued (service/pipeline/due.py); otherwise a `toh.process_event` task that
 reads the focus. Marking an event seen and queueing its work are one atomic step (service/pipeline/publisher.py): if it
 fails, neither happened, the sender gets 503, and its retry is processed, once.
 
@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import redis.asyncio as aioredis
 import structlog
@@ -24,19 +24,18 @@ from redis.exceptions import RedisError
 
 from service.core.errors import ProblemError
 from service.fhir.notifications import Event, Notification
-from service.pipeline.publisher import Due, DuePatient, Job, TaskPublisher
+from service.pipeline.channel import ChannelState
+from service.pipeline.due import DuePatient, due_on
+from service.pipeline.publisher import Job, TaskPublisher
 from service.pipeline.store import (
     FOREIGN_RESOURCES_KEY,
     SUBSCRIPTIONS_KEY,
-    due_flag_key,
-    due_flag_seconds,
-    due_key,
     seen_key,
 )
 from service.pipeline.task_names import TaskName
 from service.screening.fhir import patient_of, patient_reference, reference_id
 
-__all__ = ["SEEN_SECONDS", "Accepted", "accept_notification", "event_key"]
+__all__ = ["SEEN_SECONDS", "Accepted", "accept_notification", "event_seen_key"]
 
 log = structlog.get_logger("toh.ingest")
 SEEN_SECONDS = 7 * 86400
@@ -48,14 +47,14 @@ class Accepted:
     duplicates: int
 
 
-def event_key(subscription: str, number: int) -> str:
+def event_seen_key(subscription: str, number: int) -> str:
     """Marks one event of one subscription as received."""
     return seen_key(subscription, str(number))
 
 
 def _seen_key(notification: Notification, event: Event) -> str | None:
     if notification.subscription is not None and event.number is not None:
-        return event_key(notification.subscription, event.number)
+        return event_seen_key(notification.subscription, event.number)
     if event.resource is not None and event.focus is not None:
         meta = event.resource.get("meta")
         version = (meta.get("versionId") or meta.get("lastUpdated")) if isinstance(meta, dict) else None
@@ -63,41 +62,6 @@ def _seen_key(notification: Notification, event: Event) -> str | None:
             version = hashlib.sha256(json.dumps(event.resource, sort_keys=True).encode()).hexdigest()[:32]
         return seen_key(event.focus, version)
     return None
-
-
-def _channel_state(
-    previous_raw: bytes | None, notification: Notification, numbers: list[int]
-) -> tuple[str, int | None]:
-    """The channel's new state (JSON), and the highest event number known before this notification (gaps)."""
-    previous = json.loads(previous_raw) if previous_raw else {}
-    now = time.time()
-    state: dict[str, Any] = {
-        "last_seen": now,
-        "last_kind": notification.kind,
-        "status": notification.status,
-        "topic": notification.topic,
-        "events_since_start": max(
-            notification.events_since_start or 0, *numbers, previous.get("events_since_start") or 0
-        ),
-    }
-    previous_heartbeat = previous.get("last_heartbeat")
-    state["heartbeat_interval"] = previous.get("heartbeat_interval")
-    state["last_heartbeat"] = previous_heartbeat
-    if notification.kind == "heartbeat":
-        if isinstance(previous_heartbeat, float | int):
-            observed = now - previous_heartbeat
-            known = previous.get("heartbeat_interval")
-            state["heartbeat_interval"] = observed if not known else 0.7 * known + 0.3 * observed
-        state["last_heartbeat"] = now
-    count = previous.get("events_since_start")
-    return json.dumps(state), count if isinstance(count, int) else None
-
-
-def _due(publisher: TaskPublisher, fhir_base: str, coalesce_seconds: float, patients: list[DuePatient]) -> Due:
-    """The first event of a coalescing window schedules the screening of everyone waiting then."""
-    screen = publisher.message(TaskName.SCREEN_DUE, {"fhir_base": fhir_base}, countdown=coalesce_seconds or None)
-    flag = due_flag_key(fhir_base)
-    return Due(due_key(fhir_base), flag, due_flag_seconds(coalesce_seconds), screen, patients)
 
 
 def _names_another_patient(context: tuple[str, ...], patient: str) -> bool:
@@ -119,9 +83,11 @@ async def accept_notification(
     try:
         subscription, state, before = notification.subscription, None, None
         if subscription is not None:
-            previous = await cast(Awaitable[bytes | None], redis.hget(SUBSCRIPTIONS_KEY, subscription))
-            channel, before = _channel_state(previous, notification, numbers)
-            state = (SUBSCRIPTIONS_KEY, subscription, channel)
+            previous = ChannelState.from_json(
+                await cast(Awaitable[bytes | None], redis.hget(SUBSCRIPTIONS_KEY, subscription))
+            )
+            before = previous.events_since_start  # the highest event number known before this one (gaps)
+            state = (SUBSCRIPTIONS_KEY, subscription, previous.after(notification, numbers, time.time()).to_json())
         if notification.kind in ("handshake", "heartbeat", "query-status"):
             await publisher.publish([], state=state)
             return Accepted(0, 0)
@@ -142,7 +108,8 @@ async def accept_notification(
             else:  # id-only or empty, or not about a patient: a worker reads the focus
                 kwargs = {"fhir_base": fhir_base, "focus": event.focus, "resource": resource}
                 jobs.append((_seen_key(notification, event), publisher.message(TaskName.PROCESS_EVENT, kwargs)))
-        due = _due(publisher, fhir_base, coalesce_seconds, patients) if patients else None
+        screen = publisher.message(TaskName.SCREEN_DUE, {"fhir_base": fhir_base}, countdown=coalesce_seconds or None)
+        due = due_on(fhir_base, patients, screen, coalesce_seconds) if patients else None
         gap = subscription is not None and before is not None and bool(numbers) and min(numbers) > before + 1
         if gap:
             assert subscription is not None and before is not None

@@ -18,13 +18,14 @@ import base64
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from celery import Celery
 
-__all__ = ["Due", "DuePatient", "Job", "TaskPublisher"]
+from service.pipeline.due import Due
+
+__all__ = ["Job", "TaskPublisher"]
 
 # KEYS: the queue, a hash, a due set, its flag. ARGV: seconds a mark lives, the number of jobs n, the number of
 # due patients m, a field of the hash and its value ("" for none), seconds the flag lives, the message that
@@ -57,19 +58,6 @@ return queued + due
 """
 
 Job = tuple[str | None, str]  # (the mark that says this event was seen, or None; the message)
-DuePatient = tuple[str | None, str]  # (the mark that says this event was seen, or None; the patient id)
-
-
-@dataclass(frozen=True)
-class Due:
-    """Patients to add to a FHIR server's due set (service/pipeline/store.py), and the task that screens that set: queued
-    only when none is queued yet (the flag), as `workers.due.mark_due` does for the workers."""
-
-    key: str
-    flag: str
-    flag_seconds: int
-    message: str
-    patients: Sequence[DuePatient]
 
 
 class TaskPublisher:

@@ -76,7 +76,7 @@ EVIDENCE_SECONDS = 30 * 86400  # as long as a card can be snoozed: its link work
 SUBSCRIPTIONS_KEY = "toh:subscriptions"  # hash: subscription reference -> JSON of what its channel last said
 READY_KEY = "toh:ready"  # written (with a TTL) by every readiness round: a Redis that refuses writes is not ready
 RUN_ID_KEY = "toh:redis-run-id"  # the Redis run id the workers last saw (workers/restarts.py)
-CLAIM_PREFIX = "toh:claim:"  # + task id: a set of the patients that screening task took (workers/due.py)
+CLAIM_PREFIX = "toh:claim:"  # + task id: a set of the patients that screening task took (service/pipeline/due.py)
 
 
 def seen_key(scope: str, mark: str) -> str:
@@ -127,7 +127,7 @@ def cards_key(fhir_base: str, patient_id: str) -> str:
 
 
 def due_key(fhir_base: str) -> str:
-    """Set of the patients on one FHIR server waiting for a screening (workers/due.py drains it)."""
+    """Set of the patients on one FHIR server waiting for a screening (service/pipeline/due.py drains it)."""
     return f"toh:due:{server_digest(fhir_base)}"
 
 
@@ -141,13 +141,13 @@ def due_flag_seconds(coalesce_seconds: float) -> int:
     return max(30, int(coalesce_seconds * 10))
 
 
-def cards_entry(cards: list[dict[str, Any]], *, evaluated_at: datetime, rules_version: str, fingerprint: str) -> str:
+def cards_entry(cards: list[dict[str, Any]], *, evaluated_at: datetime, rules_version: str, cards_digest: str) -> str:
     return json.dumps(
         {
             "cards": cards,
             "evaluated_at": evaluated_at.timestamp(),
             "rules_version": rules_version,
-            "fingerprint": fingerprint,
+            "cards_digest": cards_digest,
         },
         separators=(",", ":"),
     )

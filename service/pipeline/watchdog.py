@@ -8,11 +8,9 @@ check per overdue subscription (deduplicated across API processes), which the wo
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from functools import partial
-from typing import Any, cast
 
 import anyio
 import redis.asyncio as aioredis
@@ -20,30 +18,18 @@ import structlog
 from celery import Celery
 from redis.exceptions import RedisError
 
-from service.pipeline.store import SUBSCRIPTIONS_KEY, watchdog_key
+from service.pipeline.channel import ChannelState, channel_states
+from service.pipeline.store import watchdog_key
 from service.pipeline.task_names import TaskName
 
-__all__ = ["overdue", "subscription_states", "watch"]
+__all__ = ["overdue", "watch"]
 
 log = structlog.get_logger("toh.watchdog")
-MIN_GRACE_SECONDS = 10.0
 
 
-def overdue(states: Mapping[str, Mapping[str, Any]], now: float) -> dict[str, float]:
+def overdue(states: Mapping[str, ChannelState], now: float) -> dict[str, float]:
     """Subscription -> seconds since its last heartbeat, for those whose heartbeat is overdue."""
-    late: dict[str, float] = {}
-    for subscription, state in states.items():
-        interval, last = state.get("heartbeat_interval"), state.get("last_heartbeat")
-        if isinstance(interval, int | float) and isinstance(last, int | float):
-            silence = now - last
-            if silence > max(3 * interval, MIN_GRACE_SECONDS):
-                late[subscription] = silence
-    return late
-
-
-async def subscription_states(redis: aioredis.Redis) -> dict[str, dict[str, Any]]:
-    raw = await cast(Awaitable[dict[bytes, bytes]], redis.hgetall(SUBSCRIPTIONS_KEY))
-    return {key.decode(): json.loads(value) for key, value in raw.items()}
+    return {subscription: silent for subscription, state in states.items() if (silent := state.silence(now))}
 
 
 async def watch(redis: aioredis.Redis, celery: Celery, fhir_base: str, every: float) -> None:
@@ -51,7 +37,7 @@ async def watch(redis: aioredis.Redis, celery: Celery, fhir_base: str, every: fl
     while True:
         await asyncio.sleep(every)  # a periodic duty, not a synchronisation
         try:
-            for subscription, silence in overdue(await subscription_states(redis), time.time()).items():
+            for subscription, silence in overdue(await channel_states(redis), time.time()).items():
                 if await redis.set(watchdog_key(subscription), "1", nx=True, ex=max(60, int(every * 4))):
                     log.warning("watchdog.heartbeat_overdue", subscription=subscription, silent_seconds=round(silence))
                     kwargs = {"fhir_base": fhir_base, "subscription": subscription}

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from fixtures.scenarios import SCENARIOS, Scenario
-from service.cds.client import HookClient, JwtSigner
 from service.main import create_app
+from service.ops.hook_client import HookClient, JwtSigner
 from service.settings import Settings
 
 ISSUER = "https://ehr.example.org"

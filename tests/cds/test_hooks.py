@@ -185,7 +185,7 @@ def precompute(
     assessment = screen(INDEX.resources, INDEX.now)
     rendered = cards(assessment.outcomes, assessment.patient_id)
     client = redis.Redis.from_url(redis_url)
-    entry = cards_entry(rendered, evaluated_at=evaluated_at, rules_version=version, fingerprint="f")
+    entry = cards_entry(rendered, evaluated_at=evaluated_at, rules_version=version, cards_digest="f")
     client.set(cards_key(base, patient), entry)
     client.close()
     return rendered

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from fixtures.scenarios import SCENARIOS
-from service.cds.client import HookClient
 from service.fhir.writeback import risk_assessment_id
+from service.ops.hook_client import HookClient
 from tests.cds.conftest import ISSUER, Keys
 from tests.ingest.pipeline import pipeline as running_pipeline
 from tests.support.session import service_env

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from service.cds.client import JwtSigner
 from service.core.rate_limit import RateLimiter
+from service.ops.hook_client import JwtSigner
 from tests.cds.conftest import BASE, ISSUER, Keys
 from tests.cds.test_security import ENDPOINTS, body_for
 

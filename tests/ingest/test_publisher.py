@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 
 from service.ops.redis_server import RedisServer
 from service.pipeline.celery import create_celery_app
-from service.pipeline.publisher import Due, DuePatient, TaskPublisher
+from service.pipeline.due import Due, DuePatient
+from service.pipeline.publisher import TaskPublisher
 from service.settings import Settings
 
 PER_MESSAGE = {("headers", "id"), ("headers", "root_id"), ("headers", "origin"), ("properties", "correlation_id"),

@@ -16,6 +16,7 @@ import redis
 
 from fixtures.scenarios import SCENARIOS
 from service.fhir.writeback import risk_assessment_id
+from service.pipeline.channel import ChannelState
 from service.pipeline.store import SUBSCRIPTIONS_KEY
 from service.pipeline.watchdog import overdue
 from tests.ingest.pipeline import Pipeline, pipeline
@@ -34,7 +35,7 @@ from tests.waiting import eventually
     ],
 )
 def test_overdue_after_three_intervals_or_ten_seconds(state: dict[str, float], late: bool) -> None:
-    assert ("s" in overdue({"s": state}, now=1000.0)) is late
+    assert ("s" in overdue({"s": ChannelState(**state)}, now=1000.0)) is late
 
 
 @pytest.fixture(scope="module")

@@ -495,7 +495,7 @@ def test_precomputed_cards_are_served_only_to_an_issuer_bound_to_their_fhir_serv
                "https://ehr-b.example": {"jwks": jwks_of(other)}}  # fmt: skip
     with redis.Redis.from_url(redis_url) as store:
         store.set(cards_key(fhir_a, patient), cards_entry(rendered, evaluated_at=datetime.now(UTC),
-                                                          rules_version=RULES_VERSION, fingerprint="f"))  # fmt: skip
+                                                          rules_version=RULES_VERSION, cards_digest="f"))  # fmt: skip
     with (
         api(TOH_CDS_ISSUERS=json.dumps(issuers), TOH_FHIR_BASE_URL=fhir_a) as (_, base),
         httpx.Client(timeout=30) as client,

@@ -1,4 +1,6 @@
-"""Patients waiting for a screening, per FHIR server: a Redis set that `toh.screen_due` tasks drain in batches.
+"""The due-set protocol: patients waiting for a screening, per FHIR server, in a Redis set that `toh.screen_due`
+tasks drain in batches. This module is its one home; the notification receiver's atomic enqueue
+(service/pipeline/publisher.py) carries out `mark_due` inside its Lua script, from the `Due` built here.
 
 A burst of notifications about many patients costs one Celery task per batch instead of one per patient (the
 broker round trips and the hand-over to a pool process cost as much as a screening). A task moves its batch into
@@ -8,13 +10,48 @@ worker died, or retried, carries the same id and resumes what is left of its cla
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import redis
 
-from service.pipeline.store import CLAIM_PREFIX, due_flag_key, due_key
+from service.pipeline.store import CLAIM_PREFIX, due_flag_key, due_flag_seconds, due_key
 
-__all__ = ["claim", "claimed", "give_back", "mark_due", "release", "screened", "unschedule"]
+__all__ = [
+    "Due",
+    "DuePatient",
+    "claim",
+    "claimed",
+    "due_on",
+    "give_back",
+    "mark_due",
+    "release",
+    "screened",
+    "unschedule",
+]
+
+DuePatient = tuple[str | None, str]  # (the mark that says this event was seen, or None; the patient id)
+
+
+@dataclass(frozen=True)
+class Due:
+    """Patients to add to a FHIR server's due set, and the message of the task that screens that set: queued only
+    when none is queued yet (the flag), as `mark_due` does for the workers."""
+
+    key: str
+    flag: str
+    flag_seconds: int
+    message: str
+    patients: Sequence[DuePatient]
+
+
+def due_on(fhir_base: str, patients: Sequence[DuePatient], screen_message: str, coalesce_seconds: float) -> Due:
+    """The receiver's side of `mark_due`: these patients wait on this server; `screen_message` is queued unless a
+    screening task is queued already."""
+    flag_seconds = due_flag_seconds(coalesce_seconds)
+    return Due(due_key(fhir_base), due_flag_key(fhir_base), flag_seconds, screen_message, patients)
+
 
 CLAIM_TTL_SECONDS = 7 * 86400  # a claim outlives any retry schedule; finished claims are deleted, not expired
 
@@ -46,11 +83,11 @@ def _claim(task_id: str) -> str:
     return f"{CLAIM_PREFIX}{task_id}"
 
 
-def mark_due(store: redis.Redis, fhir_base: str, patient_id: str, flag_seconds: int) -> bool:
+def mark_due(store: redis.Redis, fhir_base: str, patient_id: str, coalesce_seconds: float) -> bool:
     """Add the patient to the waiting set; True when no task is scheduled yet for this server (schedule one)."""
     with store.pipeline(transaction=True) as pipe:
         pipe.sadd(due_key(fhir_base), patient_id)
-        pipe.set(due_flag_key(fhir_base), "1", nx=True, ex=flag_seconds)
+        pipe.set(due_flag_key(fhir_base), "1", nx=True, ex=due_flag_seconds(coalesce_seconds))
         return bool(pipe.execute()[1])
 
 

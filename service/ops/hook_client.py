@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import jwt
 
-from service.fhir.paging import next_link
+from service.fhir.client import FhirClient
 
 __all__ = ["HookClient", "JwtSigner"]
 
@@ -79,7 +79,9 @@ class HookClient:
         return {service["id"]: service for service in response.json()["services"]}
 
     def fill_prefetch(self, service: dict[str, Any], fhir_server: str, context: dict[str, Any]) -> dict[str, Any]:
-        """Execute every template: a read gives the resource (or null), a search one searchset with all its pages."""
+        """Execute every template: a read gives the resource (or null), a search one searchset with all its pages,
+        read by the workers' FhirClient (its page cap and size limits; links followed on `fhir_server` only)."""
+        fhir = FhirClient(fhir_server, self.fhir_http)
         prefetch: dict[str, Any] = {}
         for key, template in service.get("prefetch", {}).items():
 
@@ -91,20 +93,11 @@ class HookClient:
                 return quote(value, safe="")
 
             query = _TOKEN.sub(token, template)
-            response = self.fhir_http.get(
-                f"{fhir_server.rstrip('/')}/{query}", headers={"Accept": "application/fhir+json"}
-            )
             if "?" not in query:
-                prefetch[key] = response.json() if response.status_code == 200 else None
+                prefetch[key] = fhir.read(query)
                 continue
-            response.raise_for_status()
-            bundle = response.json()
-            entries = list(bundle.get("entry", []))
-            following = next_link(bundle)
-            while following:
-                page = self.fhir_http.get(following, headers={"Accept": "application/fhir+json"}).json()
-                entries += page.get("entry", [])
-                following = next_link(page)
+            found = fhir.search(query)
+            entries = [{"resource": resource} for resource in found]
             prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
         return prefetch
 
