@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with python3 (>= 3.11), make and git:
-#   make run    set up, then run the API (127.0.0.1:8080), one worker and an embedded Redis
+#   make run    install the runtime only, then run the API (127.0.0.1:8080), one worker, an embedded Redis and, with
+#               TOH_FHIR_BASE_URL unset, an embedded FHIR server (127.0.0.1:8090) seeded with a demo cohort
 #   make test   set up, then lint, type-check and run every test
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -9,7 +10,7 @@ VENV := .venv
 SEKMET_VENV := .venv-sekmet
 HEALTHCHAIN_VENV := .venv-healthchain
 
-export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: setup run test lint typecheck pytest bench soak fixtures lock clean
@@ -23,6 +24,12 @@ $(UV):
 # The project and its dev tools, exactly as locked in uv.lock.
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --python $(PYTHON)
+	touch $@ $(VENV)/.runtime
+
+# The project alone, for `make run`: no linters, type checker or test tools (a venv made by `make test` has them
+# already and is kept as it is).
+$(VENV)/.runtime: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --no-dev --python $(PYTHON)
 	touch $@
 
 # sekmet-fhir, the FHIR server the integration tests talk to, in its own venv (its pins differ from ours).
@@ -37,7 +44,7 @@ $(HEALTHCHAIN_VENV)/.synced: tests/peers/healthchain-requirements.txt | $(UV)
 	$(UV) pip install --quiet --python $(HEALTHCHAIN_VENV)/bin/python --require-hashes -r $<
 	touch $@
 
-run: $(VENV)/.synced
+run: $(VENV)/.runtime $(SEKMET_VENV)/.synced
 	$(VENV)/bin/toh-cds run
 
 lint: $(VENV)/.synced

@@ -6,6 +6,7 @@ them to requests through `request.state`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -147,7 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _app_from_environment() -> FastAPI:
     large_blocks_mapped()
     settings = get_settings()
-    configure_logging(settings.log_level, json=settings.log_json, process="api")
+    configure_logging(settings.log_level, json=settings.logs_as_json(sys.stderr.isatty()), process="api")
     return create_app(settings)
 
 

@@ -6,13 +6,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from service.fhir.limits import RecordLimits
 from service.screening.config import ScreeningConfig
 
-__all__ = ["DEFAULT_REDIS_URL", "IssuerConfig", "Settings", "get_settings"]
+__all__ = ["DEFAULT_REDIS_URL", "IssuerConfig", "Settings", "SettingsProblem", "get_settings", "load_settings"]
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -75,7 +75,16 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=2, ge=1, description="Celery worker processes per worker.")
 
     # Peers.
-    fhir_base_url: str | None = Field(default=None, description="FHIR server the workers read and write.")
+    fhir_base_url: str | None = Field(
+        default=None,
+        description="FHIR server the workers read and write. Unset: `toh-cds run` starts an embedded one (demo).",
+    )
+    embedded_fhir_port: int = Field(
+        default=8090, ge=1, le=65535, description="Port of the embedded FHIR server of `toh-cds run` (127.0.0.1)."
+    )
+    embedded_fhir_command: str | None = Field(
+        default=None, description="The sekmet executable for the embedded FHIR server; unset: .venv-sekmet's."
+    )
     fhir_auth: Literal["none", "bearer", "smart"] = Field(default="none", description="How workers authenticate.")
     fhir_bearer_token: SecretStr | None = Field(default=None, description="Static bearer token for that FHIR server.")
     fhir_client_id: str | None = Field(default=None, description="SMART Backend Services client id.")
@@ -121,7 +130,9 @@ class Settings(BaseSettings):
 
     # Operations.
     log_level: str = "INFO"
-    log_json: bool = Field(default=True, description="JSON lines; false gives coloured console logs.")
+    log_json: bool | None = Field(
+        default=None, description="JSON lines (true) or console lines (false); unset: console on a terminal, else JSON."
+    )
     ready_worker_timeout: float = Field(default=1.0, gt=0, description="Seconds /readyz waits for a worker.")
     ready_fhir_timeout: float = Field(default=2.0, gt=0, description="Seconds /readyz waits for FHIR /metadata.")
     ready_interval_seconds: float = Field(
@@ -157,8 +168,9 @@ class Settings(BaseSettings):
     # CDS Hooks.
     cds_require_auth: bool = Field(default=True, description="Verify CDS Hooks JWTs. Never false in production.")
     public_base_url: str = Field(
-        default="http://127.0.0.1:8080",
-        description="This service's URL as EHRs call it: JWT `aud` is checked against it.",
+        default="",
+        description="This service's URL as EHRs call it: JWT `aud` is checked against it. "
+        "Unset: http://127.0.0.1:<TOH_API_PORT>.",
     )
     cds_issuers: dict[str, IssuerConfig] = Field(
         default_factory=dict,
@@ -207,6 +219,13 @@ class Settings(BaseSettings):
         return level
 
     @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> Settings:
+        if not self.public_base_url:
+            host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+            self.public_base_url = f"http://{host}:{self.api_port}"
+        return self
+
+    @model_validator(mode="after")
     def _limits_are_consistent(self) -> Settings:
         if self.task_soft_time_limit >= self.task_time_limit:
             raise ValueError("task_soft_time_limit must be below task_time_limit")
@@ -218,6 +237,40 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or DEFAULT_REDIS_URL
+
+    def logs_as_json(self, terminal: bool) -> bool:
+        """TOH_LOG_JSON, or when unset: console lines on a terminal, JSON lines otherwise."""
+        return not terminal if self.log_json is None else self.log_json
+
+
+class SettingsProblem(ValueError):
+    """A setting the service cannot start with; the message names the variable and what is wrong, in one line."""
+
+
+def _variable(location: tuple[int | str, ...]) -> str:
+    return "TOH_" + "__".join(str(part) for part in location).upper() if location else "settings"
+
+
+def _shown(location: tuple[int | str, ...], value: object) -> bool:
+    """Whether a wrong value may be repeated in the message: a scalar, and not from a secret."""
+    secret = any(word in str(part) for part in location for word in ("token", "key", "secret", "password"))
+    return isinstance(value, str | int | float) and not secret
+
+
+def load_settings() -> Settings:
+    """The settings, or SettingsProblem naming each variable at fault (not pydantic's traceback)."""
+    try:
+        return Settings()
+    except SettingsError as exc:  # a value that is not valid JSON, for a list or a mapping
+        field = str(exc).split('"')[1] if '"' in str(exc) else ""
+        raise SettingsProblem(f"{_variable((field,)) if field else 'a setting'}: not valid JSON") from None
+    except ValidationError as exc:
+        problems = [
+            f"{_variable(error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
+            + (f" (got {error['input']!r})" if _shown(error["loc"], error.get("input")) else "")
+            for error in exc.errors()
+        ]
+        raise SettingsProblem("; ".join(problems)) from None
 
 
 @lru_cache

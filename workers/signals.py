@@ -6,6 +6,7 @@ containers) run: each process increments, the API reads the sum.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import redis
@@ -43,7 +44,7 @@ def _count(task_name: str, outcome: str) -> None:
 @setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
-    configure_logging(settings.log_level, json=settings.log_json, process="worker")
+    configure_logging(settings.log_level, json=settings.logs_as_json(sys.stderr.isatty()), process="worker")
 
 
 @worker_ready.connect

@@ -9,6 +9,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
@@ -16,12 +17,19 @@ import httpx
 
 from service.fhir.validate import validated
 
-__all__ = ["TOPICS", "as_transaction", "backport_subscription", "classic_subscription", "subscribe"]
+__all__ = ["TOPICS", "Subscribed", "as_transaction", "backport_subscription", "classic_subscription", "subscribe"]
 
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition"
 # Resource type -> the topic resource (R4 Basic, as sekmet-fhir and HAPI represent R4 topics).
 TOPICS = {"Observation": "topic-observation-new.json", "ImagingStudy": "topic-imagingstudy-available.json"}
 Payload = Literal["full-resource", "id-only", "empty"]
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    reference: str  # Subscription/<id>
+    watches: str  # what it watches: a topic URL (backport) or a criteria (classic)
+    status: str  # once the server has handshaken: active, error, or still requested
 
 
 def _id(*parts: str) -> str:
@@ -101,8 +109,8 @@ def subscribe(
     payload: Payload,
     token: str,
     heartbeat: int | None = None,
-) -> Iterator[tuple[str, str]]:
-    """Create (or re-assert) what the server needs; yields (subscription reference, status) as it goes."""
+) -> Iterator[Subscribed]:
+    """Create (or re-assert) what the server needs; yields each Subscription as it settles."""
     for resource_type in TOPICS:
         if mode == "backport":
             _put(http, base, _topic(resource_type))
@@ -110,7 +118,8 @@ def subscribe(
         else:
             subscription = classic_subscription(resource_type, endpoint, token)
         _put(http, base, subscription)
-        yield f"Subscription/{subscription['id']}", _settled_status(http, f"{base}/Subscription/{subscription['id']}")
+        status = _settled_status(http, f"{base}/Subscription/{subscription['id']}")
+        yield Subscribed(f"Subscription/{subscription['id']}", subscription["criteria"], status)
 
 
 def _settled_status(http: httpx.Client, url: str, wait_seconds: float = 10.0) -> str:
