@@ -13,9 +13,17 @@ HEALTHCHAIN_VENV := .venv-healthchain
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint typecheck pytest bench soak fixtures lock clean
+.PHONY: setup chromium run test lint typecheck pytest bench soak fixtures lock clean
 
-setup: $(VENV)/.synced $(SEKMET_VENV)/.synced $(HEALTHCHAIN_VENV)/.synced
+setup: $(VENV)/.synced $(SEKMET_VENV)/.synced $(HEALTHCHAIN_VENV)/.synced chromium
+
+# Debian's chromium for the case view's browser tests (Playwright drives /usr/bin/chromium), installed when missing
+# where apt-get can (as root, as CI runs); without it those tests fail and say how to get it.
+chromium:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium could not be installed: the browser tests will fail"; fi
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

@@ -200,6 +200,18 @@ class Settings(BaseSettings):
         default=30, ge=0, description="A card overridden for a patient is not shown again for the same data this long."
     )
 
+    # The SMART case view (/app/).
+    app_client_id: str = Field(
+        default="toh-cds",
+        description="SMART client id of the case view, registered with the EHR's authorization server.",
+    )
+    app_client_secret: SecretStr | None = Field(
+        default=None, description="Its secret, for a confidential client; unset: a public client (PKCE only)."
+    )
+    app_demo: bool = Field(
+        default=False, description="Case pages without a launch at /app/demo/ (set by `make run`'s demo loop only)."
+    )
+
     @field_validator("fhir_base_url", "public_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:

@@ -14,9 +14,17 @@ PACKAGES = ("service", "workers")
 # package -> packages it must never import (each a prefix of module names)
 FORBIDDEN = {
     "service": ("workers",),
-    "service.screening": ("service.cds", "service.api", "service.fhir", "service.pipeline", "workers"),
-    "service.fhir": ("service.cds", "service.api"),
-    "service.cds": ("service.api",),
+    "service.screening": (
+        "service.cds",
+        "service.api",
+        "service.fhir",
+        "service.pipeline",
+        "service.caseview",
+        "workers",
+    ),
+    "service.fhir": ("service.cds", "service.api", "service.caseview"),
+    "service.cds": ("service.api", "service.caseview"),
+    "service.caseview": ("service.api", "service.pipeline", "service.ops", "workers"),
     "service.core": (
         "service.api",
         "service.cds",
@@ -24,10 +32,11 @@ FORBIDDEN = {
         "service.screening",
         "service.pipeline",
         "service.ops",
+        "service.caseview",
         "workers",
     ),
-    "service.pipeline": ("service.api", "service.cds", "service.ops"),
-    "service.ops": ("service.api", "service.cds"),
+    "service.pipeline": ("service.api", "service.cds", "service.ops", "service.caseview"),
+    "service.ops": ("service.api", "service.cds", "service.caseview"),
 }
 LAZY_WORKERS_ALLOWED = {"service.cli.serve"}  # starts a worker: imports it inside a function
 

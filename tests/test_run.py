@@ -83,6 +83,8 @@ def test_make_run_does_the_main_job_on_embedded_defaults(run: Run, tmp_path: Pat
     assert hooked.returncode == 0, hooked.stderr
     topics = [card["source"]["topic"]["code"] for card in json.loads(hooked.stdout)["cards"]]
     assert any(topic.startswith("toh-") for topic in topics), topics
+    case_page = httpx.get(f"{run.api}/app/demo/toh-seed-stage-2", timeout=30)  # the case view's demo mode
+    assert case_page.status_code == 200 and "Right hip pain" in case_page.text
     print(f"first start to a RiskAssessment and a TOH card: {time.monotonic() - began:.0f} s")  # noqa: T201
     assert time.monotonic() - began < FIRST_HOUR_SECONDS
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from service.screening import RULES_VERSION, Outcome, ProposedOrder
 from service.screening.citations import CITATIONS
-from service.screening.registry import CARD_TYPES, OVERRIDE_REASONS, Topic
+from service.screening.registry import CARD_TYPES, OVERRIDE_REASONS, RED_FLAG_CARDS, Topic
 
 __all__ = [
     "CARD_TOPIC_SYSTEM",
@@ -35,6 +35,8 @@ OVERRIDE_SYSTEM = "urn:toh-cds:override-reason"
 _NAMESPACE = uuid.UUID("2f6d7c1e-4a51-4b0e-9a8e-5d1f3c0b7a42")
 SOURCE_LABEL = "toh-cds: transient osteoporosis of the hip screening"
 
+# Cards whose story is worth a picture: TOH, PLO and the red flags (which replace a TOH card).
+CASE_VIEW_TOPICS = frozenset({Topic.TOH_CONSIDER, Topic.TOH_CONSISTENT, Topic.PLO_CONSIDER, *RED_FLAG_CARDS.values()})
 TOPIC_DISPLAYS = {topic.value: card_type.display for topic, card_type in CARD_TYPES.items()}
 
 
@@ -191,6 +193,9 @@ def card(outcome: Outcome, patient_id: str | None, evidence_base: str | None = N
     if evidence_base:
         url = f"{evidence_base}/evidence/{card_uuid}"
         links.append({"label": "The evidence behind this card (JSON)", "url": url, "type": "absolute"})
+        if outcome.topic in CASE_VIEW_TOPICS:  # SMART App Launch of the case view; appContext names the card only
+            links.append({"label": "Open the case timeline", "url": f"{evidence_base}/app/launch", "type": "smart",
+                          "appContext": card_uuid})  # fmt: skip
     if links:
         rendered["links"] = links
     return rendered

@@ -33,7 +33,7 @@ from service.screening import RULES_VERSION, screen_orders
 from service.screening.registry import RED_FLAG_CARDS
 from service.settings import Settings
 
-__all__ = ["answer_hook"]
+__all__ = ["answer_hook", "record_for"]
 
 log = structlog.get_logger("toh.cds")
 
@@ -97,16 +97,19 @@ async def _without_snoozed(redis: aioredis.Redis, cards: list[Any], trails: dict
     return [card for card in cards if id(card) not in snoozed]
 
 
-async def _record(hook_request: HookRequest, settings: Settings, http: httpx.AsyncClient) -> Record:
+async def record_for(
+    hook_request: HookRequest, settings: Settings, http: httpx.AsyncClient, allowlist: list[str] | None = None
+) -> Record:
     """The record within the hook's deadline: a FHIR server that drips cannot hold an answer longer. Past it the
-    hook answers 412, as for any record that cannot be fetched: cards from part of a record could miss a red flag."""
+    hook answers 412, as for any record that cannot be fetched: cards from part of a record could miss a red flag.
+    The case view (service/api/app.py) reads its record here too."""
     deadline = settings.cds_deadline_seconds
     try:
         with anyio.fail_after(deadline):
             return await gather_record(
                 hook_request,
                 http,
-                settings.fhir_server_allowlist,
+                settings.fhir_server_allowlist if allowlist is None else allowlist,
                 settings.prefetch_max_pages,
                 RecordLimits.of(settings),
             )
@@ -130,7 +133,7 @@ async def answer_hook(
         if cached is not None:
             CDS_RESPONSES.labels(service.id, "precomputed").inc()
             return {"cards": await _without_snoozed(redis, cached)}
-    record = await _record(hook_request, settings, http)
+    record = await record_for(hook_request, settings, http)
     if record.foreign:
         await _count_foreign(redis, record.foreign)
     assessment, order_outcomes = screen_orders(record.resources, hook_request.draft_orders, now, settings.screening)

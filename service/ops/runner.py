@@ -109,6 +109,7 @@ def _demo_env(settings: Settings, fhir_base: str, issuer: demo.DevIssuer, token:
         "TOH_CDS_ISSUERS": json.dumps(issuers | issuer.trusted_as(fhir_base)),
         "TOH_FHIR_SERVER_ALLOWLIST": json.dumps([*settings.fhir_server_allowlist, fhir_base]),
         "TOH_PUBLIC_BASE_URL": settings.public_base_url,
+        "TOH_APP_DEMO": "true",  # the case view's demo pages, for this loop only
     }
 
 
@@ -121,6 +122,7 @@ def _banner(info: RunInfo, patients: int | None) -> str:
               "  .venv/bin/toh-cds hook --patient toh-seed-stage-2"]  # fmt: skip
     if info.fhir_base:
         lines.append(f"  curl -s {info.fhir_base}/RiskAssessment/{risk_assessment_id('toh-seed-stage-2')}")
+        lines.append(f"  open {info.api}/app/demo/toh-seed-stage-2 in a browser: the case timeline")
     lines += ["  .venv/bin/toh-cds dead-letters", "", "Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 

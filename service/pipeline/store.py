@@ -20,6 +20,8 @@ __all__ = [
     "SCREENINGS_KEY",
     "SUBSCRIPTIONS_KEY",
     "TASK_OUTCOMES_KEY",
+    "app_launch_key",
+    "app_session_key",
     "cards_entry",
     "cards_key",
     "due_flag_key",
@@ -119,6 +121,16 @@ def snooze_key(card_uuid: str) -> str:
     """Set when a card was overridden; its value is the override reason. A card's uuid names its patient, topic and
     data, so new data is a new card, shown again."""
     return f"toh:snooze:{card_uuid}"
+
+
+def app_launch_key(state: str) -> str:
+    """A SMART launch in progress, by its OAuth `state`: the PKCE verifier and the endpoints (minutes)."""
+    return f"toh:app:launch:{state}"
+
+
+def app_session_key(session_id: str) -> str:
+    """A launched case view: the access token and its patient, for as long as the token lives."""
+    return f"toh:app:session:{session_id}"
 
 
 def cards_key(fhir_base: str, patient_id: str) -> str:

@@ -210,6 +210,7 @@ class PatientContext:
     reports: list[ImagingReport] = field(default_factory=list)
     risk_medications: list[Evidence] = field(default_factory=list)
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # Medication resources by reference
+    recorded_due_dates: list[datetime] = field(default_factory=list)  # every EDD in the record, any pregnancy
 
     @property
     def pregnant(self) -> bool:
@@ -473,6 +474,8 @@ class _Builder:
 
     def _estimated_delivery(self, reference: str, resource: Mapping[str, Any], when: datetime | None) -> None:
         due = parse_datetime(resource.get("valueDateTime"))
+        if due is not None:
+            self.context.recorded_due_dates.append(due)  # for the case timeline's axis, not for the rules
         # Today - 14 d ... today + 280 d: an overdue pregnancy not yet delivered is still a pregnancy (clinical.md 2.7).
         earliest, latest = self.now - timedelta(days=OVERDUE_DAYS), self.now + timedelta(days=PREGNANCY_DAYS)
         if due is None or not (earliest <= due <= latest):
@@ -481,7 +484,8 @@ class _Builder:
         description = f"Estimated delivery date (LOINC 11778-8) {due.date().isoformat()}"
         plain = f"Due {due.date().isoformat()}"
         self.pregnancy_signals.append((recorded, Evidence(reference, description, recorded, plain)))
-        self.ga_estimates.append((PREGNANCY_DAYS - (due - self.now).days, self.now))
+        # By calendar dates: a due date 48 days and 23 hours away is still 49 days away.
+        self.ga_estimates.append((PREGNANCY_DAYS - (due.date() - self.now.date()).days, self.now))
         self.due_dates.append((recorded, due))
 
     def _gestational_age(self, reference: str, resource: Mapping[str, Any], when: datetime | None, days: bool) -> None:
