@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 __all__ = ["Launch", "LaunchError", "Token", "authorization_url", "discover", "exchange", "start_launch"]
@@ -130,10 +130,11 @@ async def exchange(
     http: httpx.AsyncClient, launch: Launch, code: str, client_id: str, secret: str | None, redirect_uri: str
 ) -> Token:
     """The authorization code for a token; the token response must name the patient (EHR launch context)."""
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "code_verifier": launch.verifier, "client_id": client_id}  # fmt: skip
+    form: str = prepare_token_request("authorization_code", code=code, redirect_uri=redirect_uri,
+                                      code_verifier=launch.verifier, client_id=client_id)  # fmt: skip
     auth = httpx.BasicAuth(client_id, secret) if secret else None
-    request = http.build_request("POST", launch.token, data=form, headers={"Accept": "application/json"})
+    headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
+    request = http.build_request("POST", launch.token, content=form.encode(), headers=headers)
     if auth is not None:
         request = next(auth.auth_flow(request))
     answer = await _json(http, request, "token endpoint")
