@@ -21,8 +21,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
-from service.api import app as case_app
-from service.api import cds, evidence, health, notifications
+from service.api import case_view, cds, evidence, health, notifications
 from service.api.health import readiness_round
 from service.cds.auth import JwtVerifier
 from service.core.errors import install_error_handlers
@@ -142,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(cds.router)
     app.include_router(evidence.router)
-    app.include_router(case_app.router)
+    app.include_router(case_view.router)
     app.include_router(notifications.router)
     return app
 

@@ -102,7 +102,7 @@ async def record_for(
 ) -> Record:
     """The record within the hook's deadline: a FHIR server that drips cannot hold an answer longer. Past it the
     hook answers 412, as for any record that cannot be fetched: cards from part of a record could miss a red flag.
-    The case view (service/api/app.py) reads its record here too."""
+    The case view (service/api/case_view.py) reads its record here too."""
     deadline = settings.cds_deadline_seconds
     try:
         with anyio.fail_after(deadline):
