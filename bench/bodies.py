@@ -45,6 +45,14 @@ def hook_body(hook: str, resources: list[dict[str, Any]], *, prefetch: bool = Tr
     return json.dumps(body).encode()
 
 
+def pool(hook: str, scenario_ids: tuple[str, ...], count: int) -> tuple[bytes, ...]:
+    """`count` distinct hook bodies: the scenarios in turn, each patient under an id of its own."""
+    return tuple(
+        hook_body(hook, scenario_resources(scenario_ids[i % len(scenario_ids)], f"toh-pool-{hook}-{i}"))
+        for i in range(count)
+    )
+
+
 def notification(patient: str, number: str, subscription: str = "Subscription/bench") -> dict[str, Any]:
     """An R4 backport full-resource event notification: a pain score for the patient."""
     observation = {"resourceType": "Observation", "id": f"{patient}-pain", "status": "final",

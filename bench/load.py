@@ -23,14 +23,20 @@ GENERATOR = "wrk" if shutil.which("wrk") else "asyncio-httpx"
 
 @dataclass(frozen=True)
 class Post:
-    """What each request sends: a body ("__EVENT__" becomes a unique number), and one JWT per request from
-    `tokens` or the same bearer token every time."""
+    """What each request sends: a body ("__EVENT__" becomes a unique number), or each of `pool` in turn (distinct
+    patients, so that nothing cached per body helps), and one JWT per request from `tokens` or the same bearer
+    token every time."""
 
     url: str
     body: bytes
     content_type: str = "application/json"
     tokens: list[str] | None = None
     bearer: str | None = None
+    pool: tuple[bytes, ...] = ()
+
+    @property
+    def bodies(self) -> tuple[bytes, ...]:
+        return self.pool or (self.body,)
 
 
 def run(post: Post, seconds: float) -> dict[str, float]:
@@ -43,7 +49,7 @@ def run(post: Post, seconds: float) -> dict[str, float]:
 def _wrk(post: Post, seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="toh-bench-load-") as scratch:
         body_file, tokens_file = Path(scratch) / "body", Path(scratch) / "tokens"
-        body_file.write_bytes(post.body)
+        body_file.write_bytes(b"\x1e".join(post.bodies))
         if post.tokens is not None:
             tokens_file.write_text("\n".join(post.tokens) + "\n")
         command = ["wrk", "-t", str(WRK_THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds:g}s", "--latency",
@@ -65,6 +71,7 @@ async def _asyncio(post: Post, seconds: float) -> dict[str, float]:
     errors = 0
     numbers = itertools.count(1)
     tokens = iter(post.tokens or [])
+    payloads = itertools.cycle(post.bodies)
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
@@ -76,7 +83,7 @@ async def _asyncio(post: Post, seconds: float) -> dict[str, float]:
                 token = next(tokens) if post.tokens is not None else post.bearer
                 if token:
                     headers["Authorization"] = f"Bearer {token}"
-                body = post.body.replace(b"__EVENT__", str(next(numbers)).encode())
+                body = next(payloads).replace(b"__EVENT__", str(next(numbers)).encode())
                 started = time.perf_counter()
                 response = await client.post(post.url, content=body, headers=headers)
                 latencies.append(time.perf_counter() - started)

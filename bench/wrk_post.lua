@@ -1,7 +1,8 @@
--- wrk script: POST a body from a file. Arguments: body file, tokens file or "-", static bearer token or "-",
--- content type, thread count. With a tokens file each request carries the next unused JWT (threads take every
--- n-th line, so no jti is sent twice); "__EVENT__" in the body becomes the next event number (threads interleave).
--- Prints its figures as one JSON line when done.
+-- wrk script: POST bodies from a file. Arguments: body file, tokens file or "-", static bearer token or "-",
+-- content type, thread count. The body file holds one body, or several separated by the byte 0x1E: requests cycle
+-- through them (each thread from its own offset). With a tokens file each request carries the next unused JWT
+-- (threads take every n-th line, so no jti is sent twice); "__EVENT__" in the body becomes the next event number
+-- (threads interleave). Prints its figures as one JSON line when done.
 local counter = 0
 
 function setup(thread)
@@ -10,10 +11,13 @@ function setup(thread)
 end
 
 function init(args)
-  local f = io.open(args[1], "rb"); body = f:read("*a"); f:close()
+  local f = io.open(args[1], "rb"); local all = f:read("*a"); f:close()
+  bodies = {}
+  for part in string.gmatch(all, "[^\30]+") do bodies[#bodies + 1] = part end
+  body = bodies[1]
   templated = string.find(body, "__EVENT__", 1, true) ~= nil
   static_token, content_type, thread_count = args[3], args[4], tonumber(args[5])
-  tokens, index, sent = {}, 0, 0
+  tokens, index, sent, picked = {}, 0, 0, 0
   if args[2] ~= "-" then
     local n = 0
     for line in io.lines(args[2]) do
@@ -32,6 +36,10 @@ function request()
     headers["Authorization"] = "Bearer " .. static_token
   end
   local payload = body
+  if #bodies > 1 then
+    picked = picked + 1
+    payload = bodies[((picked + id * 7) % #bodies) + 1]
+  end
   if templated then
     sent = sent + 1
     payload = string.gsub(body, "__EVENT__", tostring(sent * thread_count + id))
