@@ -28,7 +28,7 @@ from service.core.errors import ProblemError, Unauthorized
 from service.pipeline.store import jti_key
 from service.settings import IssuerConfig
 
-__all__ = ["ALGORITHMS", "Claims", "JwtVerifier"]
+__all__ = ["ALGORITHMS", "Claims", "JwtVerifier", "refuse_replay"]
 
 ALGORITHMS = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS256", "PS384", "PS512")
 MAX_LIFETIME_SECONDS = 3600
@@ -41,6 +41,18 @@ class Claims:
     issuer: str
     jti: str
     fhir_servers: tuple[str, ...] = ()  # where this issuer may be answered from precomputed cards
+    replay_seconds: int = 1  # how long the jti must be remembered: until the token expires, with the leeway
+
+    @property
+    def replay_key(self) -> str:
+        return jti_key(self.issuer, self.jti)
+
+
+def refuse_replay(first_use: bool) -> None:
+    """After the SET NX of `Claims.replay_key`: a jti seen before is a replay."""
+    if not first_use:
+        log.info("cds.auth_refused", reason="jti replayed")
+        raise Unauthorized("jti replayed")
 
 
 def _is_number(value: Any) -> bool:
@@ -71,6 +83,14 @@ class JwtVerifier:
         self._built: dict[tuple[str, str, str], tuple[dict[str, Any], PyJWK]] = {}  # parsed keys, by iss/kid/alg
 
     async def verify(self, authorization: str | None, audience: str) -> Claims:
+        """Everything, the replay check included."""
+        claims = await self.check(authorization, audience)
+        await self._first_use(claims)
+        return claims
+
+    async def check(self, authorization: str | None, audience: str) -> Claims:
+        """Everything but the replay check, which the caller must then make: the hooks make it in the same Redis
+        round trip as their first read (service/cds/hooks.py), with `Claims.replay_key` and `refuse_replay`."""
         try:
             return await self._verify(authorization, audience)
         except Unauthorized as exc:
@@ -123,16 +143,14 @@ class JwtVerifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise Unauthorized("jti is not a string")
-        await self._first_use(issuer, jti, int(claims["exp"] - now) + self.leeway)
-        return Claims(issuer, jti, tuple(config.fhir_servers))
+        return Claims(issuer, jti, tuple(config.fhir_servers), max(int(claims["exp"] - now) + self.leeway, 1))
 
-    async def _first_use(self, issuer: str, jti: str, seconds: int) -> None:
+    async def _first_use(self, claims: Claims) -> None:
         try:
-            first = await self.redis.set(jti_key(issuer, jti), "1", nx=True, ex=max(seconds, 1))
+            first = await self.redis.set(claims.replay_key, "1", nx=True, ex=claims.replay_seconds)
         except RedisError:
             raise ProblemError(503, "Cannot check token replay: Redis is unavailable") from None
-        if not first:
-            raise Unauthorized("jti replayed")
+        refuse_replay(bool(first))
 
     async def _key(self, issuer: str, config: IssuerConfig, kid: str, algorithm: str, jku: str | None) -> PyJWK:
         """The verification key, parsed once per JWK (parsing costs as much as a third of a verification)."""

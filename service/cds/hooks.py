@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from service.cds.auth import Claims
+from service.cds.auth import Claims, refuse_replay
 from service.cds.cards import OVERRIDE_REASONS, cards, evidence_trails
 from service.cds.prefetch import Record, gather_record
 from service.cds.request import HookRequest
@@ -38,15 +38,25 @@ __all__ = ["answer_hook", "record_for"]
 log = structlog.get_logger("toh.cds")
 
 
-async def _precomputed(
-    redis: aioredis.Redis, fhir_base: str, patient_id: str, now: datetime, settings: Settings
-) -> list[Any] | None:
+async def _first_round_trip(redis: aioredis.Redis, caller: Claims | None, cards: str | None) -> bytes | None:
+    """The caller's replay check (its jti marked, SET NX) and the precomputed cards (GET), in one round trip: a
+    precomputed answer costs the reference's one Redis call, plus the snooze check. Returns the cards' entry."""
     try:
-        raw = await redis.get(cards_key(fhir_base, patient_id))
+        async with redis.pipeline(transaction=False) as pipe:
+            if caller is not None:
+                pipe.set(caller.replay_key, "1", nx=True, ex=caller.replay_seconds)
+            if cards is not None:
+                pipe.get(cards)
+            answers = await pipe.execute() if caller is not None or cards is not None else []
     except RedisError:
+        if caller is not None:
+            raise ProblemError(503, "Cannot check token replay: Redis is unavailable") from None
         log.warning("cds.card_cache_unavailable")
         return None  # screen inline instead: a hook must not fail because the cache is down
-    return fresh_cards(raw, now=now, rules_version=RULES_VERSION, max_age_seconds=settings.card_cache_max_age_seconds)
+    if caller is not None:
+        refuse_replay(bool(answers[0]))
+    raw: bytes | None = answers[-1] if cards is not None else None
+    return raw
 
 
 async def _count_foreign(redis: aioredis.Redis, count: int) -> None:
@@ -128,8 +138,12 @@ async def answer_hook(
     caller: Claims | None,
 ) -> dict[str, Any]:
     fhir_base = hook_request.fhirServer or settings.fhir_base_url
-    if service.hook == "patient-view" and fhir_base is not None and _may_read_precomputed(caller, fhir_base):
-        cached = await _precomputed(redis, fhir_base, hook_request.patient_id, now, settings)
+    precomputed = service.hook == "patient-view" and fhir_base is not None and _may_read_precomputed(caller, fhir_base)
+    key = cards_key(fhir_base, hook_request.patient_id) if precomputed and fhir_base is not None else None
+    raw = await _first_round_trip(redis, caller, key)
+    if key is not None:
+        max_age = settings.card_cache_max_age_seconds
+        cached = fresh_cards(raw, now=now, rules_version=RULES_VERSION, max_age_seconds=max_age)
         if cached is not None:
             CDS_RESPONSES.labels(service.id, "precomputed").inc()
             return {"cards": await _without_snoozed(redis, cached)}
