@@ -30,7 +30,8 @@ def run() -> int:
     _port_free(current.api_host, current.api_port, "TOH_API_PORT")
     if current.fhir_base_url is None:
         _port_free("127.0.0.1", current.embedded_fhir_port, "TOH_EMBEDDED_FHIR_PORT")
-    return run_all(current)
+    on_terminal = sys.stderr.isatty()
+    return run_all(current, on_ready=(lambda banner: click.echo(banner, err=True)) if on_terminal else None)
 
 
 @click.command()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+from service.ops.children import StartFailed, stop_child, wait_until_answers
 
 __all__ = ["EmbeddedFhir", "FhirServerMissing", "sekmet_command"]
 
@@ -60,29 +59,20 @@ class EmbeddedFhir:
         return self
 
     def _wait_until_serving(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2) as http:
-            while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"the embedded FHIR server exited with {self.process.returncode}: see {self.data_dir}/sekmet.log"
-                    )
-                try:
-                    if http.get(f"{self.base_url}/metadata").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)  # polling a server that is starting: there is no event to wait for
-        self.stop(5)
-        raise RuntimeError(f"the embedded FHIR server did not answer within {timeout:.0f} s: see {self.data_dir}")
+        def gone() -> str | None:
+            assert self.process is not None
+            if self.process.poll() is None:
+                return None
+            return f"the embedded FHIR server exited with {self.process.returncode}: see {self.data_dir}/sekmet.log"
+
+        try:
+            wait_until_answers(f"{self.base_url}/metadata", lambda answer: answer.status_code == 200,
+                               timeout=timeout, gone=gone, what=f"the embedded FHIR server (log: {self.data_dir}/sekmet.log)",
+                               interval=0.2)  # fmt: skip
+        except StartFailed:
+            self.stop(5)
+            raise
 
     def stop(self, timeout: float) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_child(self.process, timeout)

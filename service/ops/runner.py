@@ -15,18 +15,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import redis as redis_client
 import structlog
 
 from service.fhir.writeback import risk_assessment_id
 from service.ops import demo
+from service.ops.children import StartFailed, stop_child, wait_until_answers
 from service.ops.fhir_server import EmbeddedFhir, sekmet_command
 from service.ops.redis_server import RedisServer
 from service.ops.run_info import RunInfo
@@ -40,10 +39,6 @@ log = structlog.get_logger("toh.run")
 PR_SET_PDEATHSIG = 1
 HANDLED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
 READY_TIMEOUT_SECONDS = 120.0
-
-
-class StartFailed(RuntimeError):
-    pass
 
 
 def _child_setup() -> Callable[[], None]:
@@ -63,12 +58,8 @@ class Child:
     process: subprocess.Popen[bytes]
 
     def stop(self, timeout: float) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("run.child_killed", child=self.name, after_seconds=timeout)
+        if stop_child(self.process, timeout):
+            log.warning("run.child_killed", child=self.name, after_seconds=timeout)
         # Sweep the child's whole session: a worker killed outright leaves its pool processes behind.
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
@@ -85,19 +76,14 @@ def _spawn(name: str, command: list[str], env: dict[str, str], setup: Callable[[
 
 def _wait_until_ready(api: str, watched: Mapping[str, subprocess.Popen[Any]]) -> None:
     """Until /readyz passes (Redis, workers and FHIR answer); a child that exits meanwhile fails the start."""
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    with httpx.Client(timeout=5) as http:
-        while time.monotonic() < deadline:
-            dead = [name for name, process in watched.items() if process.poll() is not None]
-            if dead:
-                raise StartFailed(f"{', '.join(dead)} exited during start-up (see the lines above)")
-            try:
-                if http.get(f"{api}/readyz").json().get("status") == "pass":  # warn: a worker or FHIR not yet
-                    return
-            except (httpx.TransportError, ValueError):
-                pass
-            time.sleep(0.25)  # polling children that are starting: no event tells when they listen
-    raise StartFailed(f"not ready after {READY_TIMEOUT_SECONDS:.0f} s: see {api}/readyz")
+
+    def gone() -> str | None:
+        dead = [name for name, process in watched.items() if process.poll() is not None]
+        return f"{', '.join(dead)} exited during start-up (see the lines above)" if dead else None
+
+    # "warn" is not ready: a worker or the FHIR server does not answer yet.
+    wait_until_answers(f"{api}/readyz", lambda answer: answer.json().get("status") == "pass",
+                       timeout=READY_TIMEOUT_SECONDS, gone=gone, what="the service")  # fmt: skip
 
 
 def _demo_env(settings: Settings, fhir_base: str, issuer: demo.DevIssuer, token: str) -> dict[str, str]:
@@ -137,8 +123,9 @@ def _forget_run_id(url: str) -> None:
         pass
 
 
-def run_all(settings: Settings) -> int:
-    """Run until Ctrl-C/SIGTERM or until a child dies; returns the exit code."""
+def run_all(settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
+    """Run until Ctrl-C/SIGTERM or until a child dies; returns the exit code. `on_ready` gets a short banner of what
+    runs where and what to try (the CLI shows it on a terminal), after the `run.ready` log line."""
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
     setup = _child_setup()
     env = dict(os.environ)
@@ -181,8 +168,8 @@ def run_all(settings: Settings) -> int:
         info.write(data_dir)
         log.info("run.ready", api=api, fhir=info.fhir_base, redis=info.redis_url.split("@")[-1],
                  try_first="toh-cds hook --patient toh-seed-stage-2")  # fmt: skip
-        if sys.stderr.isatty():
-            print(_banner(info, patients), file=sys.stderr, flush=True)  # noqa: T201
+        if on_ready is not None:
+            on_ready(_banner(info, patients))
         while True:
             received = signal.sigwaitinfo(HANDLED)
             if received.si_signo != signal.SIGCHLD:
