@@ -16,6 +16,8 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from service.core.http_client import BodyTooLarge, read_capped
+
 __all__ = ["Launch", "LaunchError", "Token", "authorization_url", "discover", "exchange", "start_launch"]
 
 MAX_DOCUMENT_BYTES = 256_000  # a smart-configuration or a token response larger than this is refused
@@ -61,13 +63,11 @@ async def _json(http: httpx.AsyncClient, request: httpx.Request, what: str) -> d
     try:
         response = await http.send(request, stream=True)
         try:
-            body = b""
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise LaunchError(f"the {what} is larger than {MAX_DOCUMENT_BYTES} bytes")
+            body = await read_capped(response, MAX_DOCUMENT_BYTES)
         finally:
             await response.aclose()
+    except BodyTooLarge:
+        raise LaunchError(f"the {what} is larger than {MAX_DOCUMENT_BYTES} bytes") from None
     except httpx.HTTPError as exc:
         raise LaunchError(f"the {what} could not be read ({type(exc).__name__})") from None
     if response.status_code != 200:

@@ -25,6 +25,7 @@ from jwt import PyJWK
 from redis.exceptions import RedisError
 
 from service.core.errors import ProblemError, Unauthorized
+from service.core.http_client import read_capped
 from service.pipeline.store import jti_key
 from service.settings import IssuerConfig
 
@@ -201,11 +202,7 @@ class JwtVerifier:
         try:
             async with self.jwks_http.stream("GET", url, headers={"Accept": "application/json"}) as response:
                 response.raise_for_status()
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_JWKS_BYTES:
-                        raise ValueError("JWKS too large")
+                body = await read_capped(response, MAX_JWKS_BYTES)  # BodyTooLarge is a ValueError
             keys = _keys_of(json.loads(body))
         except (httpx.HTTPError, ValueError, RecursionError, Unauthorized) as exc:
             log.warning("cds.jwks_fetch_failed", error=type(exc).__name__)  # the last good keys stay in use

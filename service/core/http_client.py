@@ -22,7 +22,7 @@ import httpx
 
 from service import __version__
 
-__all__ = ["BoundedTransport", "outbound_client"]
+__all__ = ["BodyTooLarge", "BoundedTransport", "outbound_client", "read_capped"]
 
 
 class _ReapingPool(httpcore.AsyncConnectionPool):
@@ -99,3 +99,17 @@ def outbound_client(*, max_connections: int, timeout: float, connect_timeout: fl
         follow_redirects=False,
         headers={"User-Agent": f"toh-cds/{__version__}"},
     )
+
+
+class BodyTooLarge(ValueError):
+    """A response body past the caller's cap; reading stopped there."""
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """A streamed response's body, refused (BodyTooLarge) as soon as it passes `limit` bytes: never read whole first."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge(f"larger than {limit} bytes")
+    return bytes(body)
