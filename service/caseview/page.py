@@ -13,8 +13,8 @@ from markupsafe import Markup, escape
 
 from service.caseview.svg import render_svg
 from service.caseview.timeline import LANES, Event, timeline
-from service.cds.cards import card
-from service.screening import ScreeningConfig, build_context, screen
+from service.cds.cards import cards
+from service.screening import ScreeningConfig, assess, build_context
 
 __all__ = ["CasePage", "case_page", "markdown_lite"]
 
@@ -58,10 +58,11 @@ def anchor(reference: str) -> str:
 def case_page(
     resources: list[dict[str, Any]], patient_id: str, now: datetime, config: ScreeningConfig, evidence_base: str | None
 ) -> CasePage:
-    context = build_context(resources, now)
+    # One context for the picture and the rules: the page shows what the cards were made from.
+    context = build_context(resources, now, gestational_age_recent_days=config.gestational_age_recent_days)
     story = timeline(context, config)
-    assessment = screen(resources, now, config)
-    rendered = [card(outcome, patient_id, evidence_base) for outcome in assessment.outcomes]
+    assessment = assess(context, config)
+    rendered = cards(assessment.outcomes, patient_id, evidence_base)
     said = {e.reference: (e.description, e.plain) for o in assessment.outcomes for h in o.hits for e in h.evidence}
     for event in story.events:
         said.setdefault(event.reference, (event.detail, event.detail))

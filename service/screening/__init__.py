@@ -22,6 +22,7 @@ __all__ = [
     "Recommendation",
     "RuleHit",
     "ScreeningConfig",
+    "assess",
     "build_context",
     "order_outcomes",
     "screen",
@@ -30,7 +31,8 @@ __all__ = [
 
 
 def screen(resources: Iterable[Any], now: datetime, config: ScreeningConfig | None = None) -> Assessment:
-    """Assess one patient's FHIR R4 resources (JSON dicts) as of `now` (timezone-aware)."""
+    """Assess one patient's FHIR R4 resources (JSON dicts) as of `now` (timezone-aware). With a context already
+    built (the case view draws it too), `assess(context, config)` is the same without building it twice."""
     config = config or ScreeningConfig()
     context = build_context(resources, now, gestational_age_recent_days=config.gestational_age_recent_days)
     return assess(context, config)
