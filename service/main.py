@@ -28,6 +28,7 @@ from service.core.errors import install_error_handlers
 from service.core.http_client import outbound_client
 from service.core.logging import configure_logging
 from service.core.memory import large_blocks_mapped
+from service.core.metrics import process_stopped
 from service.core.middleware import RequestContextMiddleware
 from service.core.rate_limit import RateLimiter
 from service.ops.readiness import Readiness, WorkerPing
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 await redis.aclose()
                 celery.close()
+                process_stopped()
                 log.info("api.stopped")
 
     app = FastAPI(

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     api_keep_alive_seconds: int = Field(
         default=75, ge=1, description="Idle keep-alive connections are closed after this; above clients' own timeouts."
     )
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes behind one port (`toh-cds api --workers`); see the README."
+    )
     api_limit_concurrency: int = Field(
         default=2048, ge=1, description="Connections and requests one API process serves at once; beyond: 503."
     )

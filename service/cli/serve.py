@@ -37,31 +37,38 @@ def run() -> int:
 @click.command()
 @click.option("--host", help="Interface to listen on.  [default: TOH_API_HOST]")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on.  [default: TOH_API_PORT]")
-def api(host: str | None, port: int | None) -> int:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port; /metrics sums their figures.  [default: TOH_API_WORKERS]",
+)
+def api(host: str | None, port: int | None, workers: int | None) -> int:
     """The HTTP API (uvicorn): CDS Hooks, notifications, health and metrics."""
     current = settings()
-    host, port = host or current.api_host, port or current.api_port
+    host, port, workers = host or current.api_host, port or current.api_port, workers or current.api_workers
     _port_free(host, port, "TOH_API_PORT" if port == current.api_port else "--port")
     import uvicorn
 
-    from service.core.http_protocol import bounded_protocol
+    from service.core.metrics import shared_between_processes
 
-    uvicorn.run(
-        "service.main:app",
-        # Bounds for operators: a request head past these gets 431 before any parsing of ours; past
-        # limit_concurrency connections or requests at once, new requests get 503 (README, Settings).
-        http=bounded_protocol(current.api_max_header_bytes, current.api_max_head_bytes),
-        limit_concurrency=current.api_limit_concurrency,
-        host=host,
-        port=port,
-        log_config=None,  # service.main configures structlog for uvicorn's loggers too
-        access_log=False,  # RequestContextMiddleware logs each request with its id
-        # Longer than clients keep idle connections (httpx: 5 s, like uvicorn's default): otherwise a client can
-        # send on a connection the server is closing at that moment, and the request fails with a read error.
-        timeout_keep_alive=current.api_keep_alive_seconds,
-        proxy_headers=False,
-        timeout_graceful_shutdown=int(current.shutdown_timeout),
-    )
+    with shared_between_processes(workers > 1):
+        uvicorn.run(
+            "service.main:app",
+            workers=workers,
+            # Bounds for operators: a request head past these gets 431 before any parsing of ours; past
+            # limit_concurrency connections or requests at once, new requests get 503 (README, Settings).
+            http="service.core.http_protocol:BoundedHttpToolsProtocol",
+            limit_concurrency=current.api_limit_concurrency,
+            host=host,
+            port=port,
+            log_config=None,  # service.main configures structlog for uvicorn's loggers too
+            access_log=False,  # RequestContextMiddleware logs each request with its id
+            # Longer than clients keep idle connections (httpx: 5 s, like uvicorn's default): otherwise a client can
+            # send on a connection the server is closing at that moment, and the request fails with a read error.
+            timeout_keep_alive=current.api_keep_alive_seconds,
+            proxy_headers=False,
+            timeout_graceful_shutdown=int(current.shutdown_timeout),
+        )
     return 0
 
 

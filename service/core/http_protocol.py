@@ -9,11 +9,14 @@ the answer is 431 and the connection is closed.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-__all__ = ["bounded_protocol"]
+from service.settings import get_settings
+
+__all__ = ["BoundedHttpToolsProtocol"]
 
 _END_OF_HEAD = b"\r\n\r\n"
 
@@ -22,9 +25,15 @@ class _HeadTooLarge(Exception):
     pass
 
 
-class _BoundedHttpToolsProtocol(HttpToolsProtocol):
-    max_line = 16_384
-    max_head = 65_536
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """With the bounds TOH_API_MAX_HEADER_BYTES (a line) and TOH_API_MAX_HEAD_BYTES (the head). uvicorn is given it
+    by import path (`service.core.http_protocol:BoundedHttpToolsProtocol`), so that worker processes, which uvicorn
+    spawns rather than forks, load it too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()  # made once per process
+        self.max_line, self.max_head = settings.api_max_header_bytes, settings.api_max_head_bytes
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -90,8 +99,3 @@ class _BoundedHttpToolsProtocol(HttpToolsProtocol):
             + message
         )
         self.transport.close()
-
-
-def bounded_protocol(max_line: int, max_head: int) -> type[asyncio.Protocol]:
-    """The protocol class for `uvicorn.run(http=...)`, with these bounds."""
-    return type("BoundedHttpToolsProtocol", (_BoundedHttpToolsProtocol,), {"max_line": max_line, "max_head": max_head})

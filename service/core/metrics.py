@@ -1,13 +1,17 @@
 """Prometheus metrics: HTTP traffic measured in-process, queue and task figures read from Redis at scrape time.
 
-With several API processes, set PROMETHEUS_MULTIPROC_DIR (wiped before start) and the HTTP metrics are summed
-across them; queue depth and task outcomes live in Redis, so they are right for any number of workers.
+With several API processes (`toh-cds api --workers N`) each writes its figures to files in PROMETHEUS_MULTIPROC_DIR
+(prometheus_client's multiprocess mode) and any of them sums them all at a scrape. Queue depth and task outcomes
+live in Redis, so they are right for any number of processes and containers.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 from prometheus_client import (
     CollectorRegistry,
@@ -106,8 +110,40 @@ class QueueFigures(Collector):
         )
 
 
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def shared_between_processes(shared: bool) -> Iterator[None]:
+    """For the processes started within: a PROMETHEUS_MULTIPROC_DIR that starts empty, as prometheus_client requires
+    (the one set is emptied, else a temporary one is made and removed after). Set before the processes import
+    prometheus_client, which reads it at import."""
+    given = os.environ.get(MULTIPROCESS_DIR)
+    if not shared:
+        yield
+    elif given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        yield
+    else:
+        with tempfile.TemporaryDirectory(prefix="toh-metrics-") as scratch:
+            os.environ[MULTIPROCESS_DIR] = scratch
+            try:
+                yield
+            finally:
+                del os.environ[MULTIPROCESS_DIR]
+
+
+def process_stopped() -> None:
+    """This process leaves the sums of live gauges (prometheus_client's `mark_process_dead`); its counters stay."""
+    if MULTIPROCESS_DIR in os.environ:
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
 def render_metrics(snapshot: QueueFigures | None) -> bytes:
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    if MULTIPROCESS_DIR in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         text = generate_latest(registry)

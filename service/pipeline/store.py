@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import datetime
@@ -67,6 +68,7 @@ def task_outcome_field(task: str, outcome: str) -> str:
     return f"{task}|{outcome}"
 
 
+@functools.lru_cache(maxsize=256)  # a handful of servers, on every hook's key
 def server_digest(fhir_base: str) -> str:
     """A FHIR server's part of a key: the same server with or without a trailing slash is one server."""
     return hashlib.sha256(fhir_base.rstrip("/").encode()).hexdigest()[:16]
