@@ -1,8 +1,11 @@
 """`make bench`: every figure of the performance report beside its reference, measured in one run on loopback.
 
-  1  patient-view, seed case, screened inline from full prefetch, JWT on   vs a bare FastAPI handler, same body
-  2  patient-view answered from the workers' precomputed cards             vs the bare handler, same body
-  3  order-sign with a draft MedicationRequest                             vs the bare handler, same body
+  1  patient-view, 50 patients screened inline from full prefetch, a fresh RS384 JWT per request, against (b)
+     the bare handler verifying the same JWT with one Redis round trip (1a: against (a), the bare handler alone;
+     1b: ES384; 1c: JWT off, against (c) HealthChain's CDS service returning a fixed card, same bodies)
+  2  patient-view answered from the workers' precomputed cards, 50 patients, against (b) (2c: JWT off, against
+     (c); 2d: `toh-cds api --workers 2` against the one process of row 2, and /metrics counting every answer)
+  3  order-sign with a draft MedicationRequest, 50 patients, against (b)
   4  notifications accepted/s (R4 backport, full-resource)                 vs a bare Celery send_task() loop
   5  event to cards-ready latency at 50 events/s for 30 s                  (absolute target: p99 <= 150 ms)
      (5b: the same right after figure 6's runs at full load)
@@ -100,6 +103,64 @@ class Bench(Stack):
             "ratio": ratio(service_figures["requests_per_second"], reference_figures["requests_per_second"]),
             "ratio_to_bare": ratio(service_figures["requests_per_second"], bare["requests_per_second"]),
             "distinct_bodies": len(set(pool)),
+        }
+
+    # 1c, 2c ------------------------------------------------------------------------------------------------------
+    def against_healthchain(self, pools: dict[str, tuple[bytes, ...]]) -> dict[str, Any]:
+        """JWT off on both sides (HealthChain verifies none): our patient-view, against reference (c), HealthChain's
+        CDS Hooks service returning a fixed card, A/B on the same bodies."""
+        api, api_url = self.start_api(TOH_CDS_REQUIRE_AUTH="false")
+        healthchain, healthchain_url = self.start_healthchain()
+        figures: dict[str, Any] = {}
+        try:
+            for name, pool in pools.items():
+                ours = load.Post(f"{api_url}/cds-services/toh-patient-view", pool[0], pool=pool)
+                theirs = load.Post(f"{healthchain_url}/toh-patient-view", pool[0], pool=pool)
+                service, reference = paired(lambda: load.run(ours, SECONDS), lambda: load.run(theirs, SECONDS))  # noqa: B023
+                figures[name] = {"service": service, "reference": reference,
+                                 "ratio": ratio(service["requests_per_second"], reference["requests_per_second"])}  # fmt: skip
+        finally:
+            api.stop()
+            healthchain.stop()
+        return figures
+
+    # 2d ----------------------------------------------------------------------------------------------------------
+    def scale_out(self, pool: tuple[bytes, ...], workers: int = 2) -> dict[str, Any]:
+        """Row 2's load on `toh-cds api --workers 2` against the one process of row 2, A/B; then /metrics of the
+        group must count every answer wrk received (prometheus_client's multiprocess mode)."""
+        group, group_url = self.start_api("--workers", str(workers))
+        url = f"{group_url}/cds-services/toh-patient-view"
+
+        def answered() -> float:
+            text = httpx.get(f"{group_url}/metrics", timeout=10).text
+            prefix = 'toh_cds_responses_total{service="toh-patient-view",source="precomputed"} '
+            return sum(float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix))
+
+        try:
+            before = answered()
+
+            def scaled() -> dict[str, float]:
+                tokens = self.keys.tokens("RS384", url, int(SECONDS * 5000))
+                return load.run(load.Post(url, pool[0], tokens=tokens, pool=pool), SECONDS)
+
+            single = f"{self.api_url}/cds-services/toh-patient-view"
+
+            def one_process() -> dict[str, float]:
+                tokens = self.keys.tokens("RS384", single, int(SECONDS * 3000))
+                return load.run(load.Post(single, pool[0], tokens=tokens, pool=pool), SECONDS)
+
+            service_figures, reference = paired(scaled, one_process)
+            counted = answered() - before
+        finally:
+            group.stop()
+        received = sum(run["answered"] for run in service_figures["runs"])
+        return {
+            "workers": workers,
+            "service": service_figures,
+            "reference": reference,
+            "ratio": ratio(service_figures["requests_per_second"], reference["requests_per_second"]),
+            "metrics_counted": counted,
+            "requests_answered": received,
         }
 
     # 4 -----------------------------------------------------------------------------------------------------------
@@ -360,6 +421,10 @@ def run() -> dict[str, Any]:
                 for i in range(POOL)
             )
             figures["2_patient_view_precomputed"] = bench.hook("toh-patient-view", precomputed)
+            figures["2_patient_view_precomputed"]["scale_out"] = bench.scale_out(precomputed)
+            healthchain = bench.against_healthchain({"inline": inline, "precomputed": precomputed})
+            figures["1_patient_view_inline"]["healthchain"] = healthchain["inline"]
+            figures["2_patient_view_precomputed"]["healthchain"] = healthchain["precomputed"]
             figures["3_order_sign"] = bench.hook("toh-order-sign", bodies.pool("order-sign", ("14",), POOL))
             figures["8_scaling"] = bench.scaling()
             figures["7_peak_rss"] = bench.memory()

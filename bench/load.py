@@ -40,7 +40,7 @@ class Post:
 
 
 def run(post: Post, seconds: float) -> dict[str, float]:
-    """requests per second, p50 and p99 in ms, and the count of non-2xx or failed requests."""
+    """requests per second and answered (2xx), p50 and p99 in ms, and the count of non-2xx or failed requests."""
     if GENERATOR == "wrk":
         return _wrk(post, seconds)
     return asyncio.run(_asyncio(post, seconds))
@@ -60,6 +60,7 @@ def _wrk(post: Post, seconds: float) -> dict[str, float]:
     figures = json.loads(output.strip().splitlines()[-1])
     return {
         "requests_per_second": figures["requests"] / figures["seconds"],
+        "answered": figures["requests"] - figures["errors"],
         "p50_ms": figures["p50_ms"],
         "p99_ms": figures["p99_ms"],
         "errors": figures["errors"],
@@ -93,6 +94,7 @@ async def _asyncio(post: Post, seconds: float) -> dict[str, float]:
     latencies.sort()
     return {
         "requests_per_second": len(latencies) / seconds,
+        "answered": len(latencies) - errors,
         "p50_ms": latencies[len(latencies) // 2] * 1e3,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1e3,
         "errors": errors,

@@ -24,6 +24,11 @@ def _rate(figures: dict[str, Any]) -> str:
     return shown
 
 
+def _ratio_b(scaled: dict[str, Any], row: dict[str, Any]) -> str:
+    """A scaled-out rate against its row's reference (b), measured in the same run."""
+    return f"{scaled['service']['requests_per_second'] / row['reference']['requests_per_second']:.2f}x"
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -46,6 +51,23 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         ("2", "patient-view answered from precomputed cards, JWT RS384", _rate(two["service"]),
          reference + _rate(two["reference"]), f"{two['ratio']:.2f}x",
          f">= 0.8x {_met(two['ratio'] >= 0.8)}; p99 <= 15 ms {_met(two['service']['p99_ms'] <= 15)}"),
+    ]  # fmt: skip
+    if "healthchain" in one:  # results from before 2026-12-02 have no rows 1c, 2c and 2d
+        healthchain = "HealthChain 0.16.1, fixed card (c): "
+        one_c, two_c, two_d = one["healthchain"], two["healthchain"], two["scale_out"]
+        lines[3:3] = [("1c", "row 1 with JWT off (HealthChain verifies none)", _rate(one_c["service"]),
+                       healthchain + _rate(one_c["reference"]), f"{one_c['ratio']:.2f}x",
+                       f">= 1.0x {_met(one_c['ratio'] >= 1.0)}")]  # fmt: skip
+        lines += [
+            ("2c", "row 2 with JWT off", _rate(two_c["service"]), healthchain + _rate(two_c["reference"]),
+             f"{two_c['ratio']:.2f}x", f">= 2.0x {_met(two_c['ratio'] >= 2.0)}"),
+            ("2d", f"row 2 on `toh-cds api --workers {two_d['workers']}`", _rate(two_d["service"]),
+             "row 2's one process, A/B: " + _rate(two_d["reference"]),
+             f"{two_d['ratio']:.2f}x; {_ratio_b(two_d, two)} of (b)",
+             f"/metrics counted {two_d['metrics_counted']:,.0f} of {two_d['requests_answered']:,.0f} answers "
+             + _met(two_d["metrics_counted"] == two_d["requests_answered"])),
+        ]  # fmt: skip
+    lines += [
         ("3", "order-sign, draft MedicationRequest (alendronate), JWT RS384", _rate(three["service"]),
          reference + _rate(three["reference"]), f"{three['ratio']:.2f}x", f">= 0.5x {_met(three['ratio'] >= 0.5)}"),
     ]  # fmt: skip

@@ -28,6 +28,7 @@ from service.ops.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SEKMET = ROOT / ".venv-sekmet" / "bin" / "sekmet"
+HEALTHCHAIN_PYTHON = ROOT / ".venv-healthchain" / "bin" / "python"
 ISSUER = "https://bench.ehr.example"
 NOTIFY_TOKEN = "bench-notify-token"
 
@@ -213,6 +214,21 @@ class Stack:
         for start in range(0, len(resources), 500):
             response = httpx.post(self.fhir_base, json=bodies.transaction(resources[start : start + 500]), timeout=120)
             response.raise_for_status()
+
+    def start_api(self, *args: str, **settings: str) -> tuple[Child, str]:
+        """Another API process (or group, with `--workers`), on a port of its own, with these settings changed."""
+        port = free_port()
+        api = Child(python("-m", "service.cli", "api", "--port", str(port), *args), self.env | settings)
+        return api.ready("startup complete"), f"http://127.0.0.1:{port}"
+
+    def start_healthchain(self) -> tuple[Child, str]:
+        """Reference (c): HealthChain's CDS Hooks service with a fixed card, in its own venv (bench/healthchain_app.py)."""
+        port = free_port()
+        command = [str(HEALTHCHAIN_PYTHON), "-m", "uvicorn", "bench.healthchain_app:app", "--app-dir", str(ROOT),
+                   "--port", str(port), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        child = Child(command, clean_env())
+        wait_http(f"http://127.0.0.1:{port}/health")
+        return child, f"http://127.0.0.1:{port}/cds/cds-services"
 
     def start_worker(self) -> None:
         self.store.delete("celery")

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 # What uvicorn prints once its socket listens. "Application startup complete" comes a few ms earlier, before the
 # bind: a client that starts on it can be refused (CI, 2026-12-01: schemathesis could not load /openapi.json).
 LISTENING = "Uvicorn running on"
+
+
+def event_of(line: str) -> dict[str, Any]:
+    """A JSON log line as its event ({} for any other line: uvicorn's own before logging is set up, a banner)."""
+    if not line.startswith("{"):
+        return {}
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
 
 
 def descendants(pid: int) -> set[int]:

@@ -3,7 +3,6 @@ multiprocess mode), a process that dies is replaced without losing the counts, a
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from service.ops.redis_server import free_port
-from tests.processes import LoggedProcess, descendants
+from tests.processes import LoggedProcess, descendants, event_of
 from tests.support.session import ROOT, service_env
 
 TOH_CDS = ROOT / ".venv" / "bin" / "toh-cds"
@@ -21,13 +20,8 @@ REQUESTS = 60
 
 def served_by(api: LoggedProcess, route: str) -> list[int]:
     """The pid of the process that logged each request to `route`."""
-    pids = []
-    for line in api.lines:
-        if line.startswith("{") and '"http.request"' in line:
-            event = json.loads(line)
-            if event["route"] == route:
-                pids.append(event["process"])
-    return pids
+    events = [event_of(line) for line in api.lines]
+    return [event["process"] for event in events if event.get("event") == "http.request" and event["route"] == route]
 
 
 def running(pid: int) -> bool:

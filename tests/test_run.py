@@ -16,7 +16,7 @@ import pytest
 
 from service.fhir.writeback import risk_assessment_id
 from service.ops.redis_server import free_port
-from tests.processes import LoggedProcess, descendants
+from tests.processes import LoggedProcess, descendants, event_of
 from tests.support.session import ROOT
 from tests.waiting import eventually
 
@@ -113,7 +113,7 @@ def test_run_stops_everything_when_a_child_dies(run: Run) -> None:
     supervisor = run.start()
     family = descendants(supervisor.process.pid)
     worker_line = supervisor.wait_for(lambda line: '"run.child_started"' in line and '"worker"' in line)
-    worker_pid = int(worker_line.split('"pid": ')[1].split(",")[0])
+    worker_pid = int(event_of(worker_line)["pid"])
 
     os.kill(worker_pid, signal.SIGKILL)
     assert supervisor.process.wait(30) == 1

@@ -31,7 +31,9 @@ __all__ = [
     "REQUESTS",
     "REQUEST_LATENCY",
     "QueueFigures",
+    "process_stopped",
     "render_metrics",
+    "shared_between_processes",
 ]
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` series only add noise here

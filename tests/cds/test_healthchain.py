@@ -12,7 +12,7 @@ import pytest
 
 from service.ops.redis_server import free_port
 from tests.cds.conftest import Loaded
-from tests.processes import LISTENING, LoggedProcess
+from tests.processes import LISTENING, LoggedProcess, event_of
 from tests.support.session import ROOT, service_env
 
 HEALTHCHAIN = ROOT / ".venv-healthchain" / "bin" / "python"
@@ -44,5 +44,6 @@ def test_healthchain_gets_cards_and_never_a_server_error(
     responses = json.loads(result.stdout.strip().splitlines()[-1])
     assert [card["summary"] for card in responses["ours"]["cards"]]
     assert responses["ours"]["cards"][0]["indicator"] == "warning"
-    statuses = [json.loads(line)["status"] for line in process.lines if '"route": "/cds-services/{service_id}"' in line]
+    statuses = [event_of(line)["status"] for line in process.lines
+                if event_of(line).get("route") == "/cds-services/{service_id}"]  # fmt: skip
     assert statuses == [412, 200]  # its own shape: data missing and nowhere to fetch it; never a 500
