@@ -161,6 +161,8 @@ class Bench(Stack):
             "ratio": ratio(service_figures["requests_per_second"], reference["requests_per_second"]),
             "metrics_counted": counted,
             "requests_answered": received,
+            # wrk stops counting with requests on the wire: the servers answer (and count) up to one per connection
+            "in_flight_at_end": load.CONNECTIONS * len(service_figures["runs"]),
         }
 
     # 4 -----------------------------------------------------------------------------------------------------------

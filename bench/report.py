@@ -64,8 +64,10 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
             ("2d", f"row 2 on `toh-cds api --workers {two_d['workers']}`", _rate(two_d["service"]),
              "row 2's one process, A/B: " + _rate(two_d["reference"]),
              f"{two_d['ratio']:.2f}x; {_ratio_b(two_d, two)} of (b)",
-             f"/metrics counted {two_d['metrics_counted']:,.0f} of {two_d['requests_answered']:,.0f} answers "
-             + _met(two_d["metrics_counted"] == two_d["requests_answered"])),
+             f"/metrics counted {two_d['metrics_counted']:,.0f} for {two_d['requests_answered']:,.0f} answers "
+             f"wrk received (plus at most {two_d['in_flight_at_end']} still in flight when it stopped) "
+             + _met(0 < two_d["requests_answered"] <= two_d["metrics_counted"]
+                    <= two_d["requests_answered"] + two_d["in_flight_at_end"])),
         ]  # fmt: skip
     lines += [
         ("3", "order-sign, draft MedicationRequest (alendronate), JWT RS384", _rate(three["service"]),

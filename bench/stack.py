@@ -218,8 +218,10 @@ class Stack:
     def start_api(self, *args: str, **settings: str) -> tuple[Child, str]:
         """Another API process (or group, with `--workers`), on a port of its own, with these settings changed."""
         port = free_port()
-        api = Child(python("-m", "service.cli", "api", "--port", str(port), *args), self.env | settings)
-        return api.ready("startup complete"), f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"  # also the JWT audience it expects
+        api = Child(python("-m", "service.cli", "api", "--port", str(port), *args),
+                    self.env | {"TOH_PUBLIC_BASE_URL": url} | settings)  # fmt: skip
+        return api.ready("startup complete"), url
 
     def start_healthchain(self) -> tuple[Child, str]:
         """Reference (c): HealthChain's CDS Hooks service with a fixed card, in its own venv (bench/healthchain_app.py)."""
