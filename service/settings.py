@@ -164,6 +164,9 @@ class Settings(BaseSettings):
     screenings_per_task: int = Field(
         default=10, ge=1, description="Patients one worker task screens at most; more waiting start more tasks."
     )
+    rescreen_per_second: float = Field(
+        default=5, gt=0, description="Patients re-screened a second after a rules version change."
+    )
 
     # Clinical thresholds: TOH_SCREENING__<FIELD>, see service/screening/config.py.
     screening: ScreeningConfig = Field(default_factory=ScreeningConfig)

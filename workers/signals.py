@@ -49,7 +49,25 @@ def _setup_logging(**_: Any) -> None:
 
 @worker_ready.connect
 def _worker_ready(**_: Any) -> None:
+    _rescreen_if_rules_changed()
     log.info("worker.ready")
+
+
+def _rescreen_if_rules_changed() -> None:
+    """The first worker to start with a new RULES_VERSION queues the patients whose cards an older one made."""
+    from service.pipeline.rescreen import queue_if_rules_changed
+    from service.screening import RULES_VERSION
+    from workers.tasks import rescreen
+
+    settings = get_settings()
+    try:
+        queued = queue_if_rules_changed(redis_client(), RULES_VERSION, [b for b in [settings.fhir_base_url] if b])
+    except redis.RedisError as exc:  # the next worker to start looks again
+        log.warning("rescreen.not_checked", error=type(exc).__name__)
+        return
+    if queued:
+        log.info("rescreen.queued", patients=queued, rules_version=RULES_VERSION)
+        rescreen.apply_async()
 
 
 @task_prerun.connect

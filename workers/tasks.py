@@ -4,6 +4,8 @@ process_event   an id-only or empty event: read the focus -> its patient -> one 
                 resources skip it: the API puts their patient in the due set itself, service/pipeline/ingest.py)
 screen_due      the patients waiting on a server, a batch per task: each screened as screen_patient does
 screen_patient  fetch the record, screen it, store the cards, write back when the assessment changed
+backfill_screen a batch of a backfill's patients, each screened from her exported record (service/pipeline/backfill.py)
+rescreen        after a rules version change: the next patients whose cards it made stale, into the due set
 resync          after a ping, an empty notification or a gap: re-query what changed, screen those patients
 check_gap       after the grace period: skipped event numbers still unseen were lost -> resync
 """
@@ -14,7 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 import structlog
@@ -24,23 +26,29 @@ from celery.exceptions import SoftTimeLimitExceeded
 from service.fhir.client import FhirError, PermanentFhirError, RetryableFhirError
 from service.fhir.notifications import read_status, relative_reference
 from service.pipeline import due
+from service.pipeline import rescreen as rescreening
 from service.pipeline.channel import channel_state
 from service.pipeline.ingest import event_seen_key
 from service.pipeline.store import (
     DEAD_LETTERS_KEY,
+    RESCREEN_KEY,
     SCREENINGS_KEY,
+    backfill_key,
+    backfill_record_key,
 )
 from service.pipeline.task_names import TaskName
 from service.screening.fhir import patient_of
 from service.settings import get_settings
 from workers.celery_app import app
 from workers.clients import fhir, redis_client
-from workers.screen import screen_one
+from workers.screen import screen_one, screen_record
 
 __all__ = [
+    "backfill_screen",
     "check_gap",
     "ping",
     "process_event",
+    "rescreen",
     "resync",
     "retry_countdown",
     "screen_due",
@@ -184,6 +192,57 @@ def _screening_failed(fhir_base: str, patient_id: str, task_id: str, reason: str
 def screen_patient(fhir_base: str, patient_id: str) -> list[str]:
     """One patient's screening, for a caller that needs it now (and messages queued by earlier versions)."""
     return screen_one(redis_client(), fhir(fhir_base), _settings, fhir_base, patient_id, datetime.now(UTC))
+
+
+@fhir_task(TaskName.BACKFILL_SCREEN)
+def backfill_screen(fhir_base: str, job: str, patients: list[str]) -> int:
+    """A batch of a backfill's patients, each screened from the resources the export filed under her. A patient
+    already done (a message delivered twice, a batch sent again after a kill) is skipped; a transient error retries
+    the task, which skips those it finished."""
+    store, task_id = redis_client(), backfill_screen.request.id or ""
+    done, counts = backfill_key(job, "done"), backfill_key(job, "counts")
+    screened = 0
+    for patient in patients:
+        if store.sismember(done, patient):
+            continue
+        record_key = backfill_record_key(job, patient)
+        resources = [json.loads(raw) for raw in cast(list[bytes], store.hvals(record_key))]
+        try:
+            result = screen_record(store, fhir(fhir_base), _settings, fhir_base, patient, resources, datetime.now(UTC))
+            tally = {"screened": 1, "written-back": int(result.written_back)} | {f"topic:{t}": 1 for t in result.topics}
+        except PermanentFhirError as exc:
+            _screening_failed(fhir_base, patient, task_id, str(exc), exc.status)
+            tally = {"failed": 1}
+        except (RetryableFhirError, redis.RedisError, SoftTimeLimitExceeded):
+            raise
+        except Exception as exc:  # a fault in one record must not strand the others
+            log.exception("screening.failed", error=type(exc).__name__)
+            _screening_failed(fhir_base, patient, task_id, type(exc).__name__, None)
+            tally = {"failed": 1}
+        with store.pipeline() as pipe:  # done and counted at once: a retry neither skips nor counts her twice
+            pipe.sadd(done, patient)
+            for name, count in tally.items():
+                pipe.hincrby(counts, name, count)
+            pipe.delete(record_key)
+            pipe.execute()
+        screened += 1
+    return screened
+
+
+@app.task(name=TaskName.RESCREEN)
+def rescreen() -> int:
+    """The next second's worth of patients whose cards an older rules version made, into their servers' due
+    sets; again in a second while any wait (service/pipeline/rescreen.py)."""
+    store = redis_client()
+    taken = rescreening.take(store, max(1, round(_settings.rescreen_per_second)))
+    for fhir_base in sorted({base for base, _ in taken}):
+        for base, patient in taken:
+            if base == fhir_base:
+                due.mark_due(store, fhir_base, patient, coalesce_seconds=0)
+        screen_due.apply_async(kwargs={"fhir_base": fhir_base})
+    if store.scard(RESCREEN_KEY):
+        rescreen.apply_async(countdown=max(1.0, round(_settings.rescreen_per_second) / _settings.rescreen_per_second))
+    return len(taken)
 
 
 @fhir_task(TaskName.RESYNC)

@@ -25,7 +25,13 @@ from service.ops.readiness import (
     check_workers,
     overall_status,
 )
-from service.pipeline.store import DEAD_LETTERS_KEY, FOREIGN_RESOURCES_KEY, SCREENINGS_KEY, TASK_OUTCOMES_KEY
+from service.pipeline.store import (
+    DEAD_LETTERS_KEY,
+    FOREIGN_RESOURCES_KEY,
+    RESCREEN_KEY,
+    SCREENINGS_KEY,
+    TASK_OUTCOMES_KEY,
+)
 from service.settings import Settings
 
 __all__ = ["readiness_round", "router"]
@@ -87,7 +93,8 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             pipe.llen(DEAD_LETTERS_KEY)
             pipe.hgetall(SCREENINGS_KEY)
             pipe.hgetall(FOREIGN_RESOURCES_KEY)
-            *lengths, unacked, outcomes, dead_letters, screenings, foreign = await pipe.execute()
+            pipe.scard(RESCREEN_KEY)
+            *lengths, unacked, outcomes, dead_letters, screenings, foreign, rescreen = await pipe.execute()
     except RedisError:
         snapshot = None  # still serve the in-process metrics; the absent series tell the story
     else:
@@ -98,6 +105,7 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             dead_letters,
             _counts(screenings),
             _counts(foreign),
+            rescreen_pending=rescreen,
         )
     return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
 

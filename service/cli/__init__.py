@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 import click
 
-from service.cli import dead_letters, fhir, hook, serve
+from service.cli import backfill, dead_letters, fhir, hook, serve
 
 __all__ = ["cli", "main"]
 
@@ -29,7 +29,8 @@ def cli(context: click.Context, debug: bool) -> None:
     context.obj = {"debug": debug}
 
 
-for command in (serve.run, serve.api, serve.worker, hook.hook, fhir.subscribe, fhir.load, dead_letters.dead_letters):
+for command in (serve.run, serve.api, serve.worker, hook.hook, fhir.subscribe, fhir.load,
+                backfill.backfill, dead_letters.dead_letters):  # fmt: skip
     cli.add_command(command)
 
 

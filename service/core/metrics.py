@@ -68,6 +68,8 @@ class QueueFigures(Collector):
         dead_letters: int = 0,
         screenings: Mapping[str, int] | None = None,
         foreign_resources: Mapping[str, int] | None = None,
+        *,
+        rescreen_pending: int = 0,
     ) -> None:
         self.queue_lengths = queue_lengths
         self.unacked = unacked
@@ -75,6 +77,7 @@ class QueueFigures(Collector):
         self.dead_letters = dead_letters
         self.screenings = screenings or {}
         self.foreign_resources = foreign_resources or {}
+        self.rescreen_pending = rescreen_pending
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily("toh_celery_queue_length", "Tasks waiting in the broker.", labels=["queue"])
@@ -107,6 +110,11 @@ class QueueFigures(Collector):
         for path in ("hook", "worker", "notification"):
             foreign.add_metric([path], self.foreign_resources.get(path, 0))
         yield foreign
+        yield GaugeMetricFamily(
+            "toh_rescreen_pending",
+            "Patients waiting to be screened again after a rules version change (TOH_RESCREEN_PER_SECOND).",
+            value=self.rescreen_pending,
+        )
         yield GaugeMetricFamily(
             "toh_dead_letters", "Work that failed permanently (see `toh-cds dead-letters`).", value=self.dead_letters
         )

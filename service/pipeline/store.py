@@ -17,12 +17,16 @@ __all__ = [
     "FOREIGN_RESOURCES_KEY",
     "READY_KEY",
     "RECORD_FEEDBACK",
+    "RESCREEN_KEY",
+    "RULES_VERSION_KEY",
     "RUN_ID_KEY",
     "SCREENINGS_KEY",
     "SUBSCRIPTIONS_KEY",
     "TASK_OUTCOMES_KEY",
     "app_launch_key",
     "app_session_key",
+    "backfill_key",
+    "backfill_record_key",
     "cards_entry",
     "cards_key",
     "due_flag_key",
@@ -130,6 +134,20 @@ def app_launch_key(state: str) -> str:
     return f"toh:app:launch:{state}"
 
 
+def backfill_key(job: str, part: str = "") -> str:
+    """A backfill job's state (hash); with `part`, one of its sets or counters (patients, queued, done, counts)."""
+    return f"toh:backfill:{job}" + (f":{part}" if part else "")
+
+
+def backfill_record_key(job: str, patient_id: str) -> str:
+    """One patient's exported resources (hash: Type/id -> JSON), until her screening."""
+    return f"toh:backfill:{job}:record:{patient_id}"
+
+
+RULES_VERSION_KEY = "toh:rules-version"  # the RULES_VERSION the workers last started with
+RESCREEN_KEY = "toh:rescreen"  # set of "fhir_base|patient" whose cards an older rules version made
+
+
 def app_session_key(session_id: str) -> str:
     """A launched case view: the access token and its patient, for as long as the token lives."""
     return f"toh:app:session:{session_id}"
@@ -155,13 +173,22 @@ def due_flag_seconds(coalesce_seconds: float) -> int:
     return max(30, int(coalesce_seconds * 10))
 
 
-def cards_entry(cards: list[dict[str, Any]], *, evaluated_at: datetime, rules_version: str, cards_digest: str) -> str:
+def cards_entry(
+    cards: list[dict[str, Any]],
+    *,
+    evaluated_at: datetime,
+    rules_version: str,
+    cards_digest: str,
+    fhir_base: str | None = None,
+) -> str:
+    """A patient's precomputed cards, with what made them (the server too: a rules change re-screens from it)."""
     return json.dumps(
         {
             "cards": cards,
             "evaluated_at": evaluated_at.timestamp(),
             "rules_version": rules_version,
             "cards_digest": cards_digest,
+            "fhir_base": fhir_base,
         },
         separators=(",", ":"),
     )

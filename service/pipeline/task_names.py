@@ -15,3 +15,5 @@ class TaskName(StrEnum):
     RESYNC = "toh.resync"
     CHECK_GAP = "toh.check_gap"
     SUBSCRIPTION_STATUS = "toh.subscription_status"
+    BACKFILL_SCREEN = "toh.backfill_screen"
+    RESCREEN = "toh.rescreen"
