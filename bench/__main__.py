@@ -13,6 +13,8 @@
      screening)                                                            vs no-op tasks on the same worker
   7  peak RSS of the API process and of each worker process                (absolute targets: 150 / 200 MB)
   8  patient-view latency for records of 10 to 5,000 resources, fetched    vs linear growth from the smallest
+  9  `toh-cds backfill` of 1,000 / 5,000 / 10,000 generated patients        vs the $export download alone, and
+     (patients/s, peak RSS of the backfill process and of the workers)       no-op tasks (figure 6's reference)
 
 Paired figures alternate A/B runs and quote medians. Results: bench/results/latest.{json,md} and chart.png.
 TOH_BENCH_SECONDS sets the length of each load run (default 5).
@@ -26,6 +28,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,8 +40,12 @@ import httpx
 
 from bench import bodies, load, report
 from bench import screening as screening_bench
-from bench.stack import NOTIFY_TOKEN, Child, Stack, children, cpu_seconds, peak_rss_mb, python
+from bench.stack import NOTIFY_TOKEN, Child, Stack, children, cpu_seconds, peak_rss_mb, python, sekmet
+from fixtures.population import population
+from service.fhir.bulk import BulkExport
+from service.ops.redis_server import free_port
 from service.pipeline import due
+from service.pipeline.backfill import EXPORT_TYPES, export_type_filters
 from service.pipeline.celery import create_celery_app
 from service.pipeline.store import SCREENINGS_KEY, cards_key, due_flag_key, due_key
 from service.pipeline.task_names import TaskName
@@ -53,6 +60,7 @@ POOL_SCENARIOS = ("seed-1", "seed-2", "seed-3", "01", "02", "03", "10", "13", "1
 RATE, LATENCY_SECONDS, PATIENTS = 50, float(os.environ.get("TOH_BENCH_LATENCY_SECONDS", "30")), 60
 BURST, SCREENING_ROUNDS = 600, 3  # figure 6: distinct patients; its runs are short, so one pair more
 SIZES = (10, 100, 1000, 5000)
+BACKFILL_SIZES = tuple(int(n) for n in os.environ.get("TOH_BENCH_BACKFILL_SIZES", "1000,5000,10000").split(","))
 REFERENCE_SECONDS = 10
 
 
@@ -384,6 +392,80 @@ class Bench(Stack):
         return figures
 
 
+class Backfills(Bench):
+    """Figure 9, on servers of their own: a population of each size loaded, exported and backfilled."""
+
+    def backfill(self, size: int) -> dict[str, Any]:
+        directory = self.scratch / f"backfill-{size}"
+        directory.mkdir()
+        server, base = sekmet(directory, free_port())
+        try:
+            members = population(size, seed=size)
+            entries: list[dict[str, Any]] = []
+            for member in members:
+                entries += [{"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+                            for r in member.resources]  # fmt: skip
+                if len(entries) >= 500:
+                    self._load(base, entries)
+            self._load(base, entries)
+            download = self._download_alone(base)
+            command = python("-m", "service.cli", "backfill", "--fhir-base", base, "--max-rps", "0", "--batch", "50",
+                             "--timeout", "1800")  # fmt: skip
+            started = time.perf_counter()
+            child = subprocess.Popen(
+                command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+            peak = 0.0
+            while child.poll() is None:
+                try:
+                    peak = max(peak, peak_rss_mb(child.pid))
+                except (OSError, RuntimeError):
+                    pass  # it exited between the poll and the read
+                time.sleep(0.2)  # sampling its memory is the measurement
+            seconds = time.perf_counter() - started
+            summary = (child.stdout.read() if child.stdout else "").strip().splitlines()[-1]
+            assert child.returncode == 0 and f"{size} patients read, {size} screened" in summary, summary
+        finally:
+            server.stop()
+        return {"patients": size, "seconds": seconds, "patients_per_second": size / seconds,
+                "backfill_peak_rss_mb": peak, "summary": summary,
+                "export_download_seconds": download, "export_download_patients_per_second": size / download}  # fmt: skip
+
+    @staticmethod
+    def _load(base: str, entries: list[dict[str, Any]]) -> None:
+        if entries:
+            bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+            httpx.post(base, json=bundle, timeout=300).raise_for_status()
+            entries.clear()
+
+    @staticmethod
+    def _download_alone(base: str) -> float:
+        """Reference: the same export kicked off, waited for and every line read, with nothing done with them."""
+        started = time.perf_counter()
+        with httpx.Client(timeout=300) as http:
+            export = BulkExport(http, base)
+            status = export.kick_off(types=EXPORT_TYPES, type_filters=export_type_filters())
+            assert status is not None
+            for file in export.wait_for_files(status, lambda _: None):
+                for _ in export.resources(file):
+                    pass
+        return time.perf_counter() - started
+
+    def backfills(self, noop_per_second: float) -> dict[str, Any]:
+        assert self.worker is not None
+        points = [self.backfill(size) for size in BACKFILL_SIZES]
+        first, last, previous = points[0], points[-1], points[-2]
+        return {
+            "points": points,
+            "time_exponent_last_step": round(
+                math.log(last["seconds"] / previous["seconds"]) / math.log(last["patients"] / previous["patients"]), 3
+            ),
+            "backfill_rss_growth": round(last["backfill_peak_rss_mb"] / first["backfill_peak_rss_mb"] - 1, 3),
+            "worker_pool_peak_rss_mb": [peak_rss_mb(pid) for pid in children(self.worker.pid)],
+            "reference_noop_tasks_per_second": noop_per_second,
+        }
+
+
 def run() -> dict[str, Any]:
     started = time.monotonic()
     figures: dict[str, Any] = {
@@ -395,7 +477,7 @@ def run() -> dict[str, Any]:
         "rounds": ROUNDS,
     }
     with tempfile.TemporaryDirectory(prefix="toh-bench-") as scratch:
-        bench = Bench(Path(scratch))
+        bench = Backfills(Path(scratch))
         try:
             patients = [r for i in range(PATIENTS) for r in bodies.scenario_resources("seed-1", f"toh-bench-{i}")]
             patients += [r for i in range(BURST) for r in bodies.scenario_resources("seed-1", f"toh-bench-burst-{i}")]
@@ -430,6 +512,7 @@ def run() -> dict[str, Any]:
             figures["3_order_sign"] = bench.hook("toh-order-sign", bodies.pool("order-sign", ("14",), POOL))
             figures["8_scaling"] = bench.scaling()
             figures["7_peak_rss"] = bench.memory()
+            figures["9_backfill"] = bench.backfills(figures["6_worker_screenings"]["reference"]["tasks_per_second"])
         finally:
             bench.close()
     figures["screening_micro"] = screening_bench.main()

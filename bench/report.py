@@ -125,6 +125,25 @@ def rows(f: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
          ", ".join(f"{p['resources']:,}: {p['fhir_server_cpu_ms']:.1f}" for p in eight["points"]), "",
          f"exponent {eight['fhir_server_cpu_exponent_last_step']:.2f}", "context (not ours)"),
     ]  # fmt: skip
+    if "9_backfill" in f:  # results from before 2026-12-02 have no row 9
+        nine = f["9_backfill"]
+        points, last = nine["points"], nine["points"][-1]
+        rates = ", ".join(f"{p['patients']:,}: {p['patients_per_second']:,.0f}/s" for p in points)
+        downloads = ", ".join(f"{p['export_download_patients_per_second']:,.0f}/s" for p in points)
+        noop = nine["reference_noop_tasks_per_second"]
+        lines += [
+            ("9", "`toh-cds backfill` of generated patients ($export, spool, worker batches, write-back), patients/s",
+             rates, f"the $export download alone: {downloads}; no-op tasks: {noop:,.0f}/s",
+             f"{last['patients_per_second'] / last['export_download_patients_per_second']:.2f}x of the download, "
+             f"{last['patients_per_second'] / noop:.2f}x of no-op tasks at {last['patients']:,}",
+             f"time linear or better (exponent {nine['time_exponent_last_step']:.2f} <= {LINEAR}) "
+             + _met(nine["time_exponent_last_step"] <= LINEAR)),
+            ("9b", "peak RSS of the backfill process; the workers' pool processes after it",
+             ", ".join(f"{p['patients']:,}: {p['backfill_peak_rss_mb']:.0f} MB" for p in points)
+             + "; workers " + ", ".join(f"{mb:.0f}" for mb in nine["worker_pool_peak_rss_mb"]) + " MB",
+             "flat in N", f"{nine['backfill_rss_growth']:+.0%} from the smallest to the largest",
+             f"within 20% {_met(abs(nine['backfill_rss_growth']) <= 0.2)}"),
+        ]  # fmt: skip
     return lines
 
 

@@ -233,15 +233,15 @@ def backfill_screen(fhir_base: str, job: str, patients: list[str]) -> int:
 def rescreen() -> int:
     """The next second's worth of patients whose cards an older rules version made, into their servers' due
     sets; again in a second while any wait (service/pipeline/rescreen.py)."""
-    store = redis_client()
-    taken = rescreening.take(store, max(1, round(_settings.rescreen_per_second)))
+    store, per_run = redis_client(), max(1, round(_settings.rescreen_per_second))
+    taken = rescreening.take(store, per_run)
     for fhir_base in sorted({base for base, _ in taken}):
         for base, patient in taken:
             if base == fhir_base:
                 due.mark_due(store, fhir_base, patient, coalesce_seconds=0)
         screen_due.apply_async(kwargs={"fhir_base": fhir_base})
     if store.scard(RESCREEN_KEY):
-        rescreen.apply_async(countdown=max(1.0, round(_settings.rescreen_per_second) / _settings.rescreen_per_second))
+        rescreen.apply_async(countdown=per_run / _settings.rescreen_per_second)
     return len(taken)
 
 

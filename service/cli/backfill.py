@@ -39,7 +39,7 @@ def backfill(fhir_base: str | None, group: str | None, since: str | None, max_rp
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from service.fhir.auth import auth_for
-    from service.fhir.bulk import BulkExport, Pace
+    from service.fhir.bulk import BulkExport, ExportGone, Pace
     from service.fhir.client import FhirClient, FhirError
     from service.pipeline.backfill import Backfill
     from service.pipeline.celery import create_celery_app
@@ -93,6 +93,9 @@ def backfill(fhir_base: str | None, group: str | None, since: str | None, max_rp
                                 note=f"{now.written_back} written back, {now.failed} failed")  # fmt: skip
 
             counts = job.wait(show, timeout)
+    except ExportGone as error:
+        job.forget_export()
+        raise Failure(f"the export's files are gone ({error}): run it again to export anew") from None
     except FhirError as error:
         raise Failure(f"the FHIR server at {base}: {error} (run it again to continue)") from None
     except httpx.TransportError as error:

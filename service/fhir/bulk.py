@@ -20,11 +20,15 @@ import orjson
 
 from service.fhir.errors import PermanentFhirError, RetryableFhirError
 
-__all__ = ["BulkExport", "ExportFile", "Pace", "retry_after_seconds"]
+__all__ = ["BulkExport", "ExportFile", "ExportGone", "Pace", "retry_after_seconds"]
 
 MAX_LINE_BYTES = 8 * 1024 * 1024  # one resource per line; a longer one is refused, not buffered
 MAX_WAIT_SECONDS = 60.0  # a Retry-After beyond this is waited in steps of this (and progress shown meanwhile)
 NOT_SUPPORTED = (400, 404, 405, 501)  # a kick-off answered with these: the server has no $export (or not this one)
+
+
+class ExportGone(PermanentFhirError):
+    """The export's status URL or a file answered 404 or 410: it expired or was deleted; export again."""
 
 
 class Pace:
@@ -125,7 +129,9 @@ class BulkExport:
             if response.status_code >= 500 or response.status_code == 429:
                 time.sleep(retry_after_seconds(response.headers.get("retry-after"), default=2.0))
                 continue
-            raise PermanentFhirError(f"export status answered {response.status_code}")
+            if response.status_code in (404, 410):
+                raise ExportGone(f"export status answered {response.status_code}", status=response.status_code)
+            raise PermanentFhirError(f"export status answered {response.status_code}", status=response.status_code)
 
     def resources(self, file: ExportFile) -> Iterator[dict[str, Any]]:
         """The file's resources, one line at a time as it streams."""
@@ -135,8 +141,12 @@ class BulkExport:
         headers = self.headers() | {"Accept": "application/fhir+ndjson"}
         try:
             with self.http.stream("GET", file.url, headers=headers) as response:
+                if response.status_code in (404, 410):
+                    raise ExportGone(f"export file answered {response.status_code}", status=response.status_code)
                 if response.status_code != 200:
-                    raise RetryableFhirError(f"export file answered {response.status_code}")
+                    raise RetryableFhirError(
+                        f"export file answered {response.status_code}", status=response.status_code
+                    )
                 pending = b""
                 for chunk in response.iter_bytes():
                     pending += chunk

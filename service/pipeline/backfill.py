@@ -27,7 +27,7 @@ import orjson
 import redis
 from celery import Celery
 
-from service.fhir.bulk import BulkExport, ExportFile, Pace
+from service.fhir.bulk import BulkExport, ExportFile, ExportGone, Pace
 from service.fhir.client import FhirClient
 from service.pipeline import due
 from service.pipeline.store import backfill_key, backfill_record_key
@@ -127,16 +127,28 @@ class Backfill:
         if saved is not None:
             return [ExportFile(**item) for item in json.loads(saved)]
         status_url = self._get("status_url")
+        if status_url is not None:
+            try:
+                return self._files_of(export, status_url, on_progress)
+            except ExportGone:  # expired, or the server restarted: export anew (what was spooled stays valid)
+                self.store.hdel(backfill_key(self.job), "status_url")
+        status_url = export.kick_off(
+            types=EXPORT_TYPES, type_filters=export_type_filters(), group=self.group, since=self.since
+        )
         if status_url is None:
-            status_url = export.kick_off(
-                types=EXPORT_TYPES, type_filters=export_type_filters(), group=self.group, since=self.since
-            )
-            if status_url is None:
-                return None
-            self._set(status_url=status_url)
+            return None
+        self._set(status_url=status_url)
+        return self._files_of(export, status_url, on_progress)
+
+    def _files_of(self, export: BulkExport, status_url: str, on_progress: Callable[[str], None]) -> list[ExportFile]:
         files = export.wait_for_files(status_url, on_progress)
         self._set(files=json.dumps([item.__dict__ for item in files]))
         return files
+
+    def forget_export(self) -> None:
+        """The export's files are gone (they expire): the next run exports again and reads every file again,
+        which files nothing twice."""
+        self.store.hdel(backfill_key(self.job), "status_url", "files", "files_done")
 
     def spool(self, export: BulkExport, files: list[ExportFile], on_file: Callable[[ExportFile, int], None]) -> None:
         """Each file not read yet, its resources filed under their patients."""

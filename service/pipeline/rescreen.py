@@ -15,7 +15,7 @@ from typing import cast
 import orjson
 import redis
 
-from service.pipeline.store import RESCREEN_KEY, RULES_VERSION_KEY, server_digest
+from service.pipeline.store import CARDS_PATTERN, RESCREEN_KEY, RULES_VERSION_KEY, server_digest
 
 __all__ = ["queue_if_rules_changed", "stale_patients", "take"]
 
@@ -27,7 +27,7 @@ def stale_patients(store: redis.Redis, rules_version: str, known_bases: Iterable
     (`fhir_base`, since rules version 2); an older one is matched to a known server by its key's digest."""
     by_digest = {server_digest(base): base.rstrip("/") for base in known_bases}
     keys: list[bytes] = []
-    for key in store.scan_iter(match="toh:cards:*", count=_SCAN):
+    for key in store.scan_iter(match=CARDS_PATTERN, count=_SCAN):
         keys.append(key)
         if len(keys) >= _SCAN:
             yield from _stale(store, keys, rules_version, by_digest)

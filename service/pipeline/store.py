@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "CARDS_PATTERN",
     "CLAIM_PREFIX",
     "DEAD_LETTERS_KEY",
     "EVIDENCE_SECONDS",
@@ -156,6 +157,9 @@ def app_session_key(session_id: str) -> str:
 def cards_key(fhir_base: str, patient_id: str) -> str:
     """Precomputed cards of one patient on one FHIR server (patient ids are only unique per server)."""
     return f"toh:cards:{server_digest(fhir_base)}:{patient_id}"
+
+
+CARDS_PATTERN = "toh:cards:*"  # every cards_key, for SCAN; its parts are "toh", "cards", server digest, patient
 
 
 def due_key(fhir_base: str) -> str:
