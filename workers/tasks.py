@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis
 import structlog
@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 log = structlog.get_logger("toh.tasks")
+T = TypeVar("T")
 _settings = get_settings()
 
 
@@ -168,18 +169,28 @@ def screen_due(fhir_base: str) -> int:
             due.give_back(store, fhir_base, task_id)
             screen_due.apply_async(kwargs={"fhir_base": fhir_base})
             return batch.index(patient)
-        try:
-            screen_one(store, fhir(fhir_base), _settings, fhir_base, patient, datetime.now(UTC))
-        except PermanentFhirError as exc:
-            _screening_failed(fhir_base, patient, task_id, str(exc), exc.status)
-        except (RetryableFhirError, redis.RedisError, SoftTimeLimitExceeded):
-            raise
-        except Exception as exc:  # a fault in one record must not strand the others
-            log.exception("screening.failed", error=type(exc).__name__)
-            _screening_failed(fhir_base, patient, task_id, type(exc).__name__, None)
+        _screened_or_dead_lettered(
+            fhir_base, patient, task_id,
+            lambda: screen_one(store, fhir(fhir_base), _settings, fhir_base, patient, datetime.now(UTC)),  # noqa: B023
+        )  # fmt: skip
         due.screened(store, task_id, patient)
     due.release(store, task_id)
     return len(batch)
+
+
+def _screened_or_dead_lettered(fhir_base: str, patient_id: str, task_id: str, screen: Callable[[], T]) -> T | None:
+    """One patient of a batch: `screen()`'s result, or None once her permanent failure is dead-lettered (a fault in
+    one record must not strand the others). Transient errors propagate: the task retries and resumes its batch."""
+    try:
+        return screen()
+    except PermanentFhirError as exc:
+        _screening_failed(fhir_base, patient_id, task_id, str(exc), exc.status)
+    except (RetryableFhirError, redis.RedisError, SoftTimeLimitExceeded):
+        raise
+    except Exception as exc:
+        log.exception("screening.failed", error=type(exc).__name__)
+        _screening_failed(fhir_base, patient_id, task_id, type(exc).__name__, None)
+    return None
 
 
 def _screening_failed(fhir_base: str, patient_id: str, task_id: str, reason: str, status: int | None) -> None:
@@ -207,18 +218,12 @@ def backfill_screen(fhir_base: str, job: str, patients: list[str]) -> int:
             continue
         record_key = backfill_record_key(job, patient)
         resources = [json.loads(raw) for raw in cast(list[bytes], store.hvals(record_key))]
-        try:
-            result = screen_record(store, fhir(fhir_base), _settings, fhir_base, patient, resources, datetime.now(UTC))
-            tally = {"screened": 1, "written-back": int(result.written_back)} | {f"topic:{t}": 1 for t in result.topics}
-        except PermanentFhirError as exc:
-            _screening_failed(fhir_base, patient, task_id, str(exc), exc.status)
-            tally = {"failed": 1}
-        except (RetryableFhirError, redis.RedisError, SoftTimeLimitExceeded):
-            raise
-        except Exception as exc:  # a fault in one record must not strand the others
-            log.exception("screening.failed", error=type(exc).__name__)
-            _screening_failed(fhir_base, patient, task_id, type(exc).__name__, None)
-            tally = {"failed": 1}
+        result = _screened_or_dead_lettered(
+            fhir_base, patient, task_id,
+            lambda: screen_record(store, fhir(fhir_base), _settings, fhir_base, patient, resources, datetime.now(UTC)),  # noqa: B023
+        )  # fmt: skip
+        tally = {"failed": 1} if result is None else (
+            {"screened": 1, "written-back": int(result.written_back)} | {f"topic:{t}": 1 for t in result.topics})  # fmt: skip
         with store.pipeline() as pipe:  # done and counted at once: a retry neither skips nor counts her twice
             pipe.sadd(done, patient)
             for name, count in tally.items():
@@ -235,10 +240,9 @@ def rescreen() -> int:
     sets; again in a second while any wait (service/pipeline/rescreen.py)."""
     store, per_run = redis_client(), max(1, round(_settings.rescreen_per_second))
     taken = rescreening.take(store, per_run)
+    for fhir_base, patient in taken:
+        due.mark_due(store, fhir_base, patient, coalesce_seconds=0)
     for fhir_base in sorted({base for base, _ in taken}):
-        for base, patient in taken:
-            if base == fhir_base:
-                due.mark_due(store, fhir_base, patient, coalesce_seconds=0)
         screen_due.apply_async(kwargs={"fhir_base": fhir_base})
     if store.scard(RESCREEN_KEY):
         rescreen.apply_async(countdown=per_run / _settings.rescreen_per_second)

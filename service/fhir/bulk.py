@@ -3,22 +3,21 @@
 line by line as they stream (an export is never held whole).
 
 Every request is paced (`Pace`, the backfill's `--max-rps`) and bounded: a timeout each, a cap on a status poll's
-wait and on a line's length, and status and file URLs only on the FHIR server's own origin.
+wait and on a line's length, and status and file URLs only on the FHIR server (`urls.on_server`).
 """
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
-from service.fhir.errors import PermanentFhirError, RetryableFhirError
+from service.fhir.errors import PermanentFhirError, RetryableFhirError, retry_after
+from service.fhir.urls import on_server
 
 __all__ = ["BulkExport", "ExportFile", "ExportGone", "Pace", "retry_after_seconds"]
 
@@ -54,20 +53,10 @@ class ExportFile:
 
 
 def retry_after_seconds(value: str | None, default: float = 1.0) -> float:
-    """`Retry-After` as delay-seconds or an HTTP date, within [0.1, MAX_WAIT_SECONDS]."""
-    if not value:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        seconds = parsed.timestamp() - time.time() if parsed is not None else default
-    return min(max(seconds, 0.1), MAX_WAIT_SECONDS)
-
-
-def _same_origin(url: str, fhir_base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(fhir_base)
-    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+    """How long to wait before the next poll: `Retry-After` (`default` when absent or invalid), within
+    [0.1, MAX_WAIT_SECONDS]."""
+    seconds = retry_after(value)
+    return min(max(default if seconds is None else seconds, 0.1), MAX_WAIT_SECONDS)
 
 
 class BulkExport:
@@ -85,8 +74,8 @@ class BulkExport:
         self.headers = headers or dict
 
     def _get(self, url: str, accept: str, **kwargs: Any) -> httpx.Response:
-        if not _same_origin(url, self.fhir_base):
-            raise PermanentFhirError("refusing an export URL outside the FHIR server's origin")
+        if not on_server(url, self.fhir_base):
+            raise PermanentFhirError("refusing an export URL off the FHIR server (its origin and base path)")
         self.pace.wait()
         try:
             return self.http.get(url, headers=self.headers() | {"Accept": accept} | kwargs.pop("headers", {}), **kwargs)
@@ -135,8 +124,8 @@ class BulkExport:
 
     def resources(self, file: ExportFile) -> Iterator[dict[str, Any]]:
         """The file's resources, one line at a time as it streams."""
-        if not _same_origin(file.url, self.fhir_base):
-            raise PermanentFhirError("refusing an export file outside the FHIR server's origin")
+        if not on_server(file.url, self.fhir_base):
+            raise PermanentFhirError("refusing an export file off the FHIR server (its origin and base path)")
         self.pace.wait()
         headers = self.headers() | {"Accept": "application/fhir+ndjson"}
         try:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from service.core.per_process import PerProcess
-from service.fhir.errors import FhirError, PermanentFhirError, RetryableFhirError
+from service.fhir.errors import FhirError, PermanentFhirError, RetryableFhirError, retry_after
 from service.fhir.limits import Budget, RecordLimits, TooLarge
 from service.fhir.paging import entries, next_link
 from service.fhir.urls import on_server
@@ -29,11 +29,6 @@ __all__ = ["FhirClient", "FhirError", "PermanentFhirError", "RetryableFhirError"
 
 # One small thread pool per process: prefork children must not inherit their parent's threads.
 _executor = PerProcess(lambda: ThreadPoolExecutor(max_workers=len(PREFETCH), thread_name_prefix="fhir-record"))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.replace(".", "", 1).isdigit() else None
 
 
 RecordQuery = Literal["auto", "everything", "searches"]
@@ -98,7 +93,7 @@ class FhirClient:
             raise RetryableFhirError(
                 f"{method} answered {response.status_code}",
                 status=response.status_code,
-                retry_after=_retry_after(response),
+                retry_after=retry_after(response.headers.get("retry-after")),
             )
         return response
 

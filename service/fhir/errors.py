@@ -3,7 +3,25 @@ resource of ours that is not valid FHIR)."""
 
 from __future__ import annotations
 
-__all__ = ["FhirError", "PermanentFhirError", "RetryableFhirError"]
+import email.utils
+import time
+
+__all__ = ["FhirError", "PermanentFhirError", "RetryableFhirError", "retry_after"]
+
+
+def retry_after(value: str | None) -> float | None:
+    """A `Retry-After` header (RFC 9110): delay-seconds, or an HTTP date as the seconds until it (0 once past);
+    None when absent or neither."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class FhirError(Exception):

@@ -33,7 +33,8 @@ def test_retry_after_is_read_as_seconds_or_a_date_and_bounded() -> None:
     in_five = email.utils.format_datetime(email.utils.localtime(None).fromtimestamp(time.time() + 5), usegmt=False)
     assert 3 <= retry_after_seconds(in_five) <= 6
     assert retry_after_seconds("86400") == 60  # waited in steps, progress shown between
-    assert retry_after_seconds("-5") == 0.1 and retry_after_seconds(None) == 1.0
+    assert retry_after_seconds("Mon, 01 Jan 2024 00:00:00 GMT") == 0.1 and retry_after_seconds(None) == 1.0
+    assert retry_after_seconds("-5") == 1.0 and retry_after_seconds("soon") == 1.0  # not a Retry-After: the default
 
 
 def test_polls_through_progress_and_throttling_to_the_manifest() -> None:
