@@ -34,6 +34,7 @@ CARD_TOPIC_SYSTEM = "urn:toh-cds:card-type"
 OVERRIDE_SYSTEM = "urn:toh-cds:override-reason"
 _NAMESPACE = uuid.UUID("2f6d7c1e-4a51-4b0e-9a8e-5d1f3c0b7a42")
 SOURCE_LABEL = "toh-cds: transient osteoporosis of the hip screening"
+RULES_VERSION_EXTENSION = "toh-cds.rules-version"  # CDS Hooks extensions are keyed by reverse-DNS-like names
 
 # Cards whose story is worth a picture: TOH, PLO and the red flags (which replace a TOH card).
 CASE_VIEW_TOPICS = frozenset({Topic.TOH_CONSIDER, Topic.TOH_CONSISTENT, Topic.PLO_CONSIDER, *RED_FLAG_CARDS.values()})
@@ -49,7 +50,8 @@ def outcome_digest(outcome: Outcome) -> str:
 
 def _detail(outcome: Outcome) -> str:
     """What to do first, then why in plain words, then the sources (clinical.md 2.7, "Cards as a clinician reads
-    them"). Rule ids and resource references stay in the evidence trail, out of clinician text."""
+    them"). Rule ids, resource references and the rules version stay in the evidence trail and the card's source,
+    out of clinician text (2.8)."""
     shown = outcome.recommendations[:5]
     # The sources of what the card recommends; the rules' own sources are in the evidence trail.
     citations = list(dict.fromkeys(key for rec in shown for key in rec.citations)) or list(outcome.citations[:3])
@@ -67,7 +69,8 @@ def _detail(outcome: Outcome) -> str:
         lines += ["", "**Why**", *(f"- {reason}" for reason in outcome.reasons)]
     for order in outcome.orders:
         instead = ", replacing the drafted order" if order.replaces else ""
-        lines += ["", f"**Suggested order:** {order.display} (LOINC {order.loinc}){instead}."]
+        cpt = f", CPT {order.cpt}" if order.cpt else ""
+        lines += ["", f"**Suggested order:** {order.display} (LOINC {order.loinc}{cpt}){instead}."]
     sources = [
         f"[{number[key]}] [{CITATIONS[key].short}]({CITATIONS[key].url})"
         if CITATIONS[key].url
@@ -75,21 +78,23 @@ def _detail(outcome: Outcome) -> str:
         for key in citations
     ]
     lines += ["", "**Sources** " + " · ".join(sources)]
-    lines += ["", f"_toh-cds rules {RULES_VERSION} · decision support only._"]
     return "\n".join(lines)
 
 
 def _service_request(order: ProposedOrder, patient_id: str | None) -> dict[str, Any]:
+    coding = [{"system": "http://loinc.org", "code": order.loinc, "display": order.display}]
+    if order.cpt:
+        coding.append({"system": "http://www.ama-assn.org/go/cpt", "code": order.cpt, "display": order.display})
+    if order.local:
+        coding.append({"system": order.local[0], "code": order.local[1], "display": order.display})
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
         "intent": "order",
-        "code": {
-            "coding": [{"system": "http://loinc.org", "code": order.loinc, "display": order.display}],
-            "text": order.display,
-        },
-        "note": [{"text": "Without contrast: avoid gadolinium in pregnancy (ACOG Committee Opinion 723)."}],
+        "code": {"coding": coding, "text": order.display},
     }
+    if order.note:
+        resource["note"] = [{"text": order.note}]
     if order.reasons:  # the pain that justifies the MRI, not a "suspected TOH" code (clinical.md 2.7)
         resource["reasonReference"] = [{"reference": reference} for reference in order.reasons]
     if patient_id:
@@ -198,6 +203,7 @@ def card(outcome: Outcome, patient_id: str | None, evidence_base: str | None = N
                           "appContext": card_uuid})  # fmt: skip
     if links:
         rendered["links"] = links
+    rendered["extension"] = {RULES_VERSION_EXTENSION: RULES_VERSION}  # the version, out of clinician text (2.8)
     return rendered
 
 

@@ -106,7 +106,7 @@ async def store_feedback(
     redis: aioredis.Redis, service_id: str, batch: FeedbackBatch, received: datetime, snooze_seconds: int = 0
 ) -> tuple[int, int]:
     """(stored, duplicates): each distinct item is appended once to the feedback stream. An override also snoozes
-    its card for `snooze_seconds` (the hooks decide which cards may be silenced: never a red flag)."""
+    its card for `snooze_seconds` (the hooks decide which cards a reason silences: a red flag only "already-addressed")."""
     stored = duplicates = 0
     script = redis.register_script(RECORD_FEEDBACK)
     try:

@@ -75,16 +75,19 @@ def _may_read_precomputed(caller: Claims | None, fhir_base: str) -> bool:
 _RED_FLAG_TOPICS = frozenset(RED_FLAG_CARDS.values())
 
 
-def _may_be_silenced(card: dict[str, Any]) -> bool:
-    """An override never silences a red flag or a critical card (clinical.md 2.7)."""
+def _silenced_by(card: dict[str, Any], reason: str) -> bool:
+    """Any override silences an ordinary card for the same data; a red flag or a critical card only "already
+    addressed": a managed fracture must not fire critical at every chart open, and new data makes a new uuid
+    (clinical.md 2.8, "Snoozing")."""
     topic = card.get("source", {}).get("topic", {}).get("code", "")
-    return card.get("indicator") != "critical" and topic not in _RED_FLAG_TOPICS
+    grave = card.get("indicator") == "critical" or topic in _RED_FLAG_TOPICS
+    return reason == "already-addressed" or not grave
 
 
 async def _without_snoozed(redis: aioredis.Redis, cards: list[Any], trails: dict[str, str] | None = None) -> list[Any]:
     """The cards less those overridden for the same patient and data within TOH_CARD_SNOOZE_DAYS. New cards'
     evidence trails (`trails`) are stored in the same round trip."""
-    candidates = [card for card in cards if isinstance(card, dict) and _may_be_silenced(card)]
+    candidates = [card for card in cards if isinstance(card, dict)]
     if not candidates and not trails:
         return cards
     try:
@@ -100,9 +103,11 @@ async def _without_snoozed(redis: aioredis.Redis, cards: list[Any], trails: dict
         return cards  # showing a card again is safer than failing the hook; its evidence link answers 404
     snoozed: set[int] = set()
     for card, reason in zip(candidates, reasons, strict=True):
-        if reason is not None:
+        if reason is None:
+            continue
+        code = reason.decode() if isinstance(reason, bytes) else str(reason)
+        if _silenced_by(card, code):
             snoozed.add(id(card))
-            code = reason.decode() if isinstance(reason, bytes) else str(reason)
             CARDS_SUPPRESSED.labels(code if code in OVERRIDE_REASONS else "overridden").inc()
     return [card for card in cards if id(card) not in snoozed]
 
@@ -150,10 +155,11 @@ async def answer_hook(
     record = await record_for(hook_request, settings, http)
     if record.foreign:
         await _count_foreign(redis, record.foreign)
-    assessment, order_outcomes = screen_orders(record.resources, hook_request.draft_orders, now, settings.screening)
+    assessment, order_cards = screen_orders(record.resources, hook_request.draft_orders, now, settings.screening)
+    # Patient-view shows the patient's cards; an order hook those about its draft orders and the red flags (2.8).
+    outcomes = assessment.outcomes if service.hook == "patient-view" else order_cards
     CDS_RESPONSES.labels(service.id, "fetched" if record.fetched else "prefetch").inc()
-    log.info("cds.answered", service=service.id, topics=assessment.topics, fetched=record.fetched)
-    outcomes = (*assessment.outcomes, *order_outcomes)
+    log.info("cds.answered", service=service.id, topics=[o.topic for o in outcomes], fetched=record.fetched)
     rendered = cards(outcomes, hook_request.patient_id, settings.public_base_url)
     trails = evidence_trails(outcomes, rendered, hook_request.patient_id)
     return {"cards": await _without_snoozed(redis, rendered, trails)}

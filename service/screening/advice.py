@@ -1,6 +1,7 @@
-"""What each card recommends, in the order a clinician acts, for the patient's phase (clinical.md 2.7, "Cards as a
-clinician reads them"): at most five recommendations, plain words, no rule ids. Pregnancy: pregnancy-compatible
-analgesia and delivery planning; after delivery: breastfeeding-compatible analgesia and no delivery planning."""
+"""What each card recommends, in the order a clinician acts, for the patient's phase (clinical.md 2.7 and 2.8, "Card
+text"): at most five recommendations, plain words, no rule ids. Pregnancy: paracetamol first and no NSAIDs from 20
+weeks, delivery planning only where a fracture is possible; after delivery: breastfeeding-compatible analgesia and no
+delivery planning. Where breastfeeding is only known from an old entry, the text says "if still breastfeeding"."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Literal
 from service.screening.assessment import Recommendation as R
 
 __all__ = [
-    "ANTIRESORPTIVE",
     "DXA_ADVICE",
     "GADOLINIUM",
     "IMAGING_SAFETY",
+    "XRAY_APPROPRIATE",
     "Phase",
+    "analgesia",
+    "antiresorptive",
     "plo_consider",
     "red_flag",
     "toh_consider",
@@ -22,48 +25,46 @@ __all__ = [
 ]
 
 Phase = Literal["pregnancy", "postpartum", "lactation"]
+BoneDrug = Literal["bisphosphonate", "denosumab", "romosozumab", "teriparatide", "abaloparatide", "other"]
 
-_ANALGESIA: dict[Phase, R] = {
-    "pregnancy": R("Analgesia compatible with pregnancy (paracetamol first), per obstetric policy."),
-    "lactation": R("Analgesia compatible with breastfeeding."),
-    "postpartum": R("Analgesia as needed."),
-}
+_VTE = "reduced mobility raises VTE risk: assess it (RCOG Green-top 37a)"
 _NO_ANTIRESORPTIVES = R("No antiresorptives in pregnancy or breastfeeding: TOH resolves on its own.", ("kovacs2025",))
+_MRI = "MRI of both hips and pelvis without contrast"
 
 
-def toh_consider(phase: Phase, bilateral: bool) -> tuple[R, ...]:
-    site = "both hips and pelvis" if bilateral else "the painful hip"
-    mri = R(
-        f"MRI of {site} without contrast: oedema shows within days, X-rays stay normal for 4-8 weeks.",
-        ("acog723", "asadipooya2017"),
-    )
-    crutches = R(
-        "Crutches (protected weight bearing) until imaging: about 1 in 8 had a hip fracture in one series.",
-        ("archosteoporos2017",),
-    )
-    labs = R("Bloods: CBC, CRP, ESR, calcium, phosphate, 25-OH vitamin D, PTH, creatinine.")
+def analgesia(phase: Phase, breastfeeding_unknown: bool = False) -> R:
     if phase == "pregnancy":
-        return (
-            mri,
-            crutches,
-            R(f"{labs.text[:-1]} (ALP rises normally late in pregnancy)."),
-            _ANALGESIA[phase],
-            R("Tell obstetrics and orthopaedics: fracture-risk counselling, delivery planning.", ("wright2021",)),
-        )
-    return (mri, crutches, labs, _ANALGESIA[phase], R("Orthopaedic review if pain is severe or MRI is abnormal."))
+        return R("Analgesia: paracetamol first; avoid NSAIDs from 20 weeks of pregnancy.", ("fda2020nsaid",))
+    if phase == "lactation":
+        lead = "If still breastfeeding, analgesia" if breastfeeding_unknown else "Analgesia"
+        return R(f"{lead} compatible with breastfeeding: paracetamol; ibuprofen is compatible.")
+    return R("Analgesia as needed: paracetamol, ibuprofen.")
 
 
-def toh_localise(bilateral: bool) -> tuple[R, ...]:
-    """Pelvic or lower abdominal pain only (the low-confidence variant): first find out where the pain is."""
-    site = "both hips and pelvis" if bilateral else "the hip"
+def toh_consider(phase: Phase, breastfeeding_unknown: bool = False) -> tuple[R, ...]:
+    """Card A: the examination that separates TOH from pelvic girdle pain first, then the MRI."""
+    labs = "Bloods: CBC, CRP, ESR, calcium, phosphate, 25-OH vitamin D, PTH, creatinine"
     return (
-        R("Ask and examine: is the pain in the hip or groin, worse on weight bearing?"),
+        R("Examine: pain on weight bearing, painful or restricted hip rotation and a limp point to the hip, not the "
+          "pelvic girdle."),
+        R(f"{_MRI}: oedema shows within days, X-rays stay normal for 4-8 weeks.", ("acog723", "asadipooya2017")),
+        R(f"Crutches until imaging; {_VTE}.", ("galanis2023", "rcog37a")),
+        R(f"{labs} (ALP rises normally late in pregnancy)." if phase == "pregnancy" else f"{labs}."),
+        analgesia(phase, breastfeeding_unknown),
+    )  # fmt: skip
+
+
+def toh_localise() -> tuple[R, ...]:
+    """Pelvic or lower abdominal pain only (the low-confidence variant): first find out where the pain is."""
+    return (
+        R("Ask and examine: is the pain in the hip or groin, worse on weight bearing, with painful hip rotation?"),
         R("Exclude other causes first (appendicitis, urinary infection, labour, symphysis pain)."),
-        R(f"If it is the hip: MRI of {site} without contrast, crutches until then.", ("acog723", "asadipooya2017")),
+        R(f"If it is the hip: {_MRI}, crutches until then.", ("acog723", "asadipooya2017")),
     )
 
 
-def toh_consistent(phase: Phase, follow_up: bool) -> tuple[R, ...]:
+def toh_consistent(phase: Phase, follow_up: bool, breastfeeding_unknown: bool = False) -> tuple[R, ...]:
+    """Card B. Fracture risk is stated for confirmed TOH only, and delivery planning only in pregnancy."""
     if follow_up:
         return (
             R("Review pain, walking and the other hip; repeat MRI only if worse or not improving.", ("asadipooya2017",)),
@@ -72,23 +73,40 @@ def toh_consistent(phase: Phase, follow_up: bool) -> tuple[R, ...]:
               "DXA read by Z-score after delivery and weaning.", ("iscd2005",)),
             R("Expected resolution 6-12 months after onset.", ("anzjog1997",)),
         )  # fmt: skip
-    care = R("Protected weight bearing (crutches) and analgesia until pain and oedema settle.", ("asadipooya2017",))
-    shared = (
-        R("Check and correct vitamin D and calcium; watch the other hip.", ("thanasa2024",)),
-        R("Repeat MRI only if pain worsens or fails to improve; resolution in 6-12 months.", ("anzjog1997",)),
+    care = R(f"Crutches until pain and oedema settle; {_VTE}.", ("asadipooya2017", "rcog37a"))
+    risk = R(
+        "If TOH is confirmed, about 1 in 8 fractured in one series: review at once if she cannot bear weight.",
+        ("archosteoporos2017",),
     )
     if phase == "pregnancy":
-        review = R("Obstetric and orthopaedic review: fracture-risk counselling, delivery planning.", ("wright2021",))
-        return (care, _NO_ANTIRESORPTIVES, review, *shared)
-    return (care, _NO_ANTIRESORPTIVES, *shared, R("DXA read by Z-score after weaning.", ("iscd2005",)))
+        review = R("Obstetric and orthopaedic review: delivery planning; repeat MRI only if not improving.", ("wright2021",))  # fmt: skip
+        return (care, analgesia(phase), risk, _NO_ANTIRESORPTIVES, review)
+    later = R("Correct vitamin D and calcium; watch the other hip; repeat MRI only if not improving.", ("thanasa2024",))
+    return (care, analgesia(phase, breastfeeding_unknown), risk, _NO_ANTIRESORPTIVES, later)
 
 
-def red_flag(rule: str, phase: Phase, *, after_onset: bool = False) -> tuple[R, ...]:
-    if rule == "R1":
-        return (
+def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bool = True) -> tuple[R, ...]:
+    if rule == "R1" and critical:
+        recs = [
             R("Urgent: exclude septic arthritis or osteomyelitis (blood cultures, joint aspiration).", ("radiolmed1995",)),
             R("Urgent orthopaedic review; MRI remains the first imaging test.", ("asadipooya2017", "vassalou2019")),
-        )  # fmt: skip
+        ]  # fmt: skip
+        if phase != "pregnancy":
+            recs.append(R("Obstetric review for the source of a postpartum fever."))
+        return tuple(recs)
+    if rule == "R1":
+        recs = [
+            R("Exclude infection: examine, CBC, CRP, blood cultures if febrile.", ("radiolmed1995",)),
+            R("Ultrasound the hip and aspirate an effusion: do not wait for MRI.", ("vassalou2019",)),
+        ]
+        if phase != "pregnancy":
+            recs.append(R("Obstetric review for the source of a postpartum fever."))
+        return tuple(recs)
+    if rule == "R2" and not critical:
+        return (
+            R("Read the report with the radiologist: a fracture is not excluded.", ("vassalou2019",)),
+            R("Non-weight-bearing until a fracture is excluded.", ("archosteoporos2017",)),
+        )
     if rule == "R2":
         recs = [
             R("Strict non-weight-bearing now.", ("archosteoporos2017",)),
@@ -100,10 +118,18 @@ def red_flag(rule: str, phase: Phase, *, after_onset: bool = False) -> tuple[R, 
     if rule == "R3":
         return (R("Orthopaedic referral for avascular necrosis (TOH can progress to it).", ("asadipooya2017",)),)
     if rule == "R4":
+        review = "Oncology and obstetric review." if phase == "pregnancy" else "Oncology review."
         return (
-            R("Work up the painful hip for a tumour or metastasis before any other diagnosis.", ("radiolmed1995",)),
-            R("Once metastasis is excluded, TOH remains a differential: MRI of the hip.", ("asadipooya2017",)),
+            R(f"{_MRI} now: it shows a metastasis and TOH alike.", ("radiolmed1995", "acog723")),
+            R("Protected weight bearing (crutches) until then.", ("galanis2023",)),
+            R(review),
         )
+    if rule == "R7":
+        return (
+            R("Treat the thrombosis first (obstetric and haematology care); thigh or groin pain with a DVT is the DVT.",
+              ("rcog37a",)),
+            R("Reassess the hip once the VTE is treated, if the pain persists."),
+        )  # fmt: skip
     recs = [R("Exclude a fracture first: do not delay imaging for MRI availability.", ("acog723",))]
     if phase == "pregnancy":
         recs.append(R("Obstetric assessment after trauma: fetal monitoring; anti-D if Rh-negative."))
@@ -126,6 +152,34 @@ def plo_consider(phase: Phase) -> tuple[R, ...]:
     return tuple(recs)
 
 
+_BONE_DRUG_LINES: dict[BoneDrug, R] = {
+    "bisphosphonate": R(
+        "Bisphosphonates stay in bone for years: not in pregnancy or breastfeeding.",
+        ("kovacs2014",),
+    ),
+    "denosumab": R(
+        "Denosumab is contraindicated in pregnancy, and stopping it brings rebound bone loss: do not start it now.",
+        ("prolia",),
+    ),
+    "romosozumab": R("Romosozumab is approved only after menopause: not in pregnancy or breastfeeding."),
+    "teriparatide": R(
+        "Teriparatide is not for pregnancy or breastfeeding; after weaning it is a specialist option in severe PLO.",
+        ("kovacs_ralston2015",),
+    ),
+    "abaloparatide": R("Abaloparatide is approved only after menopause: not in pregnancy or breastfeeding."),
+    "other": R("Not for use in pregnancy or breastfeeding."),
+}
+
+
+def antiresorptive(drug: BoneDrug) -> tuple[R, ...]:
+    """Card D, drug by drug (clinical.md 2.8)."""
+    return (
+        _BONE_DRUG_LINES[drug],
+        R("Not indicated: bone loss of pregnancy and lactation recovers after delivery and weaning.", ("kovacs2025",)),
+        R("Specialist decision only, after weaning.", ("thanasa2024",)),
+    )
+
+
 DXA_ADVICE = (
     R("Read the Z-score: before menopause a T-score is not diagnostic; Z <= -2.0 is below expected.", ("iscd2005",)),
     R("Low BMD in lactation is expected and recovers after weaning: re-measure then.", ("kovacs2025",)),
@@ -137,9 +191,8 @@ IMAGING_SAFETY = (
         ("acog723",),
     ),
 )
+XRAY_APPROPRIATE = (
+    R("After trauma or with a fracture the drafted X-ray is the right first test: the dose is far below harmful "
+      "levels, do not delay it.", ("acog723",)),
+)  # fmt: skip
 GADOLINIUM = (R("Avoid gadolinium in pregnancy unless essential: order the study without contrast.", ("acog723",)),)
-ANTIRESORPTIVE = (
-    R("Not indicated: bone loss of pregnancy and lactation recovers after delivery and weaning.", ("kovacs2025",)),
-    R("Denosumab is contraindicated in pregnancy; bisphosphonates stay in bone for years.", ("prolia", "kovacs2014")),
-    R("Specialist decision only, after weaning.", ("thanasa2024",)),
-)

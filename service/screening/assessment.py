@@ -15,7 +15,7 @@ Indicator = Literal["info", "warning", "critical"]
 
 @dataclass(frozen=True)
 class RuleHit:
-    rule: str  # P0-P4, T1-T3, S1-S8, R1-R6, F, G, C, D: for the evidence trail, never for clinician text
+    rule: str  # P0-P4, T1-T3, S1-S9, R1-R7, F, G, C, D: for the evidence trail, never for clinician text
     label: str
     evidence: tuple[Evidence, ...] = ()
     citations: tuple[str, ...] = ()
@@ -35,6 +35,9 @@ class ProposedOrder:
     display: str
     replaces: str | None = None
     reasons: tuple[str, ...] = ()  # references of the Conditions that justify it (ServiceRequest.reasonReference)
+    cpt: str | None = None
+    local: tuple[str, str] | None = None  # (system, code) of the EHR's own orderable, from settings
+    note: str | None = None  # for the ServiceRequest: "avoid gadolinium" in pregnancy only
 
 
 @dataclass(frozen=True)

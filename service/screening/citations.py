@@ -1,7 +1,9 @@
 """The literature behind each rule and recommendation (clinical.md sections 2.1 and 2.7).
 
-Every link is a DOI or a PubMed id (clinical.md 2.7, "Citations resolve"): from the clinical brief, or confirmed with
-the search tool (Kovacs 2014, Kovacs 2025, Kovacs & Ralston 2015, Carsote 2023, ANZJOG 1997, Thanasa 2024). A source
+Every article link is a DOI or a PubMed id (clinical.md 2.7, "Citations resolve"): from the clinical brief, or
+confirmed with the search tool (Kovacs 2014, Kovacs 2025, Kovacs & Ralston 2015, Carsote 2023, ANZJOG 1997, Thanasa
+2024, Galanis 2023, Vassalou 2019). A guideline or a safety communication has neither (RCOG Green-top 37a, FDA 2020,
+both confirmed on their publisher's page with the search tool): it keeps its text citation, naming the publisher. A source
 whose identifier could not be confirmed keeps its text citation and no link (`url` None): `UNVERIFIED` lists them,
 and so does the README.
 """
@@ -125,13 +127,14 @@ CITATIONS: dict[str, Citation] = {
             "Galanis et al. 2023",
             "Galanis A et al. The correlation between transient osteoporosis of the hip and pregnancy: a review. "
             "Medicine 2023;102:e35475.",
-            None,
+            _doi("10.1097/MD.0000000000035475"),
         ),
         Citation(
             "vassalou2019",
             "Vassalou et al. 2019",
-            "Vassalou EE et al. Bone marrow oedema of the hip on MRI. Semin Musculoskelet Radiol 2019;23:276-88.",
-            None,
+            "Vassalou EE, Spanakis K, Tsifountoudis IP, Karantanas AH. MR imaging of the hip: an update on bone marrow "
+            "edema. Semin Musculoskelet Radiol 2019;23:276-88.",
+            _doi("10.1055/s-0039-1677872"),
         ),
         Citation(
             "radiolmed1995",
@@ -149,6 +152,20 @@ CITATIONS: dict[str, Citation] = {
             "prolia",
             "Prolia label",
             "Prolia (denosumab) prescribing information: contraindicated in pregnancy.",
+            None,
+        ),
+        Citation(
+            "rcog37a",
+            "RCOG Green-top 37a",
+            "Royal College of Obstetricians and Gynaecologists. Reducing the risk of venous thromboembolism during "
+            "pregnancy and the puerperium. Green-top Guideline No. 37a, 2015 (rcog.org.uk).",
+            None,
+        ),
+        Citation(
+            "fda2020nsaid",
+            "FDA 2020",
+            "US Food and Drug Administration. Drug Safety Communication, 15 October 2020: FDA recommends avoiding use "
+            "of NSAIDs in pregnancy at 20 weeks or later because they can result in low amniotic fluid (fda.gov).",
             None,
         ),
         Citation(

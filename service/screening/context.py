@@ -19,14 +19,15 @@ from service.screening.fhir import (
     quantity,
     reference_of,
     status_of,
-    text_of,
 )
 from service.screening.medications import medication_concepts, recognise
 from service.screening.obstetric_codes import obstetric_phase
-from service.screening.report_text import findings_in
+from service.screening.report_reading import Reading, read_report
+from service.screening.report_sources import is_radiology_note, report_text
 from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet, classify, dxa_codes, value_set
 
 __all__ = [
+    "BONE_AGENTS",
     "PREGNANCY_DAYS",
     "PREGNANCY_MAX_DAYS",
     "Dxa",
@@ -76,6 +77,7 @@ CODED_FINDINGS = (
     "meralgia_paresthetica",
     "toh_diagnosis",
     "trauma",
+    "venous_thromboembolism",
 )
 # How a finding reads in a card (clinical.md 2.7: plain words, no value-set keys).
 _CODED_LABELS = {
@@ -98,6 +100,7 @@ _CODED_LABELS = {
     "meralgia_paresthetica": "Meralgia paresthetica",
     "toh_diagnosis": "Transient osteoporosis of the hip on the problem list",
     "trauma": "Injury or fall",
+    "venous_thromboembolism": "Deep vein thrombosis or pulmonary embolism",
 }
 # Laboratory and vital-sign observations, with the unit every value is converted to.
 MEASUREMENTS = {
@@ -135,6 +138,12 @@ _ACTIVE = {"active", "recurrence", "relapse"}
 _RESOLVED = {"resolved", "inactive", "remission"}
 _NOT_TRUE = {"refuted", "entered-in-error"}
 _VOID_STATUS = {"entered-in-error", "cancelled"}
+# A DVT or PE resolved this recently still counts (clinical.md 2.8, R7); so does a fracture code without an
+# encounter character recorded this recently (R2).
+RECENT_DAYS = 90
+# ICD-10-CM 7th characters of an initial encounter for a fracture (A closed, B and C open); D/G/K/P (subsequent
+# encounters) and S (sequela) are history (clinical.md 2.8, R2).
+_INITIAL_ENCOUNTER = frozenset("ABC")
 
 
 @dataclass(frozen=True)
@@ -185,7 +194,10 @@ class ImagingReport:
     evidence: Evidence
     at: datetime | None
     modality: str | None  # MR, XR, CT, DXA or None when the report does not say
-    findings: frozenset[str]
+    findings: frozenset[str]  # asserted at the hip: bone_marrow_oedema, fracture, avascular_necrosis, left, ...
+    uncertain: frozenset[str] = frozenset()  # hedged at the hip ("fracture cannot be excluded")
+    elsewhere: frozenset[str] = frozenset()  # asserted at another site: pelvic_insufficiency_fracture, ...
+    unread: tuple[str, ...] = ()  # parts of the report whose text was not read, and why
 
 
 @dataclass
@@ -204,11 +216,15 @@ class PatientContext:
     pains: list[Pain] = field(default_factory=list)
     coded: dict[str, list[Evidence]] = field(default_factory=dict)
     resolved_toh: list[Evidence] = field(default_factory=list)
+    fracture_history: list[Evidence] = field(default_factory=list)  # healed or followed-up fracture codes (R2)
+    bone_agents: list[Evidence] = field(default_factory=list)  # an active antiresorptive or anabolic bone agent
+    bone_agent_resources: list[Mapping[str, Any]] = field(default_factory=list)  # the orders behind bone_agents
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)
     dxa: list[Dxa] = field(default_factory=list)
     imaging: list[Imaging] = field(default_factory=list)
     reports: list[ImagingReport] = field(default_factory=list)
     risk_medications: list[Evidence] = field(default_factory=list)
+    unread: list[tuple[str, str]] = field(default_factory=list)  # (report reference, what of its text was not read)
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # Medication resources by reference
     recorded_due_dates: list[datetime] = field(default_factory=list)  # every EDD in the record, any pregnancy
 
@@ -310,7 +326,8 @@ class _Builder:
         self.pregnancy_signals: list[tuple[datetime, Evidence]] = []
         self.negations: list[datetime] = []
         self.ga_estimates: list[tuple[int, datetime]] = []  # (GA in days at a date, that date): newest wins
-        self.deliveries: list[tuple[datetime, Evidence]] = []
+        self.deliveries: list[tuple[datetime, Evidence]] = []  # delivery evidence: it dates the delivery
+        self.puerperium: list[tuple[datetime, Evidence]] = []  # after delivery, undated delivery
         self.pregnancy_onsets: list[datetime] = []
         self.due_dates: list[tuple[datetime, datetime]] = []  # (recorded, estimated delivery date)
 
@@ -328,6 +345,7 @@ class _Builder:
             "Observation": self._observation,
             "Procedure": self._procedure,
             "DiagnosticReport": self._diagnosticreport,
+            "DocumentReference": self._documentreference,
             "MedicationRequest": self._medicationrequest,
             "MedicationStatement": self._medicationstatement,
         }
@@ -364,11 +382,18 @@ class _Builder:
         active = (clinical is None or clinical in _ACTIVE) and (abated is None or abated > self.now)
         code = resource.get("code")
         if not active:
+            when = abated or recorded
             if clinical in _RESOLVED and value_set("toh_diagnosis").matches(code):
-                when = abated or recorded
                 description = _describe(value_set("toh_diagnosis"), code, "TOH diagnosis resolved", when)
                 plain = "Transient osteoporosis of the hip marked resolved"
                 self.context.resolved_toh.append(Evidence(reference, description, when, plain))
+            vte = value_set("venous_thromboembolism")
+            if vte.matches(code) and when is not None and (self.now - when).days <= RECENT_DAYS:
+                day = when.date().isoformat()
+                self.context.coded.setdefault("venous_thromboembolism", []).append(
+                    Evidence(reference, _describe(vte, code, "VTE, resolved", when), onset or when,
+                             f"Deep vein thrombosis or pulmonary embolism, resolved {day}")
+                )  # fmt: skip
             return
         self._coded(reference, code, onset, resource)
 
@@ -392,17 +417,23 @@ class _Builder:
             weeks = _z3a_weeks(code)
             if weeks is not None and onset is not None:
                 self.ga_estimates.append((weeks * 7, onset))
-        if ("postpartum_condition" in names or "after-delivery" in phases) and onset is not None:
+        if "childbirth" in phases and onset is not None:
+            description = f"Delivery ({_code_label(code)}) {onset.date().isoformat()}"
+            self.deliveries.append((onset, Evidence(reference, description, onset, f"Delivered{day}")))
+        elif ("postpartum_condition" in names or "puerperium" in phases) and onset is not None:
+            # After delivery, but not its date: a mastitis code never moves the delivery (clinical.md 2.8).
             description = f"Postpartum state ({_code_label(code)}) from {onset.date().isoformat()}"
-            self.deliveries.append(
-                (onset, Evidence(reference, description, onset, f"Delivery or puerperium recorded{day}"))
-            )
+            self.puerperium.append((onset, Evidence(reference, description, onset, f"Puerperium recorded{day}")))
         if "lactation" in names:
             description = _describe(value_set("lactation"), code, "Breastfeeding", onset, "recorded ")
             context.lactation_evidence.append(Evidence(reference, description, onset, f"Breastfeeding recorded{day}"))
         self._pains(reference, code, onset, resource, names)
         if "fracture_needing_site" in names and "hip_body_site" in classify(resource.get("bodySite")):
             names = names | {"femoral_fracture"}
+        if "femoral_fracture" in names and not self._current_fracture(code, onset):
+            names = names - {"femoral_fracture"}
+            described = _describe(value_set("femoral_fracture"), code, "Hip fracture (history)", onset)
+            self.context.fracture_history.append(Evidence(reference, described, onset, f"Earlier hip fracture{day}"))
         for name in CODED_FINDINGS:
             if name in names:
                 label = name.replace("_", " ").capitalize()
@@ -410,6 +441,15 @@ class _Builder:
                 context.coded.setdefault(name, []).append(
                     Evidence(reference, _describe(value_set(name), code, label, onset), onset, plain)
                 )
+
+    def _current_fracture(self, code: Any, onset: datetime | None) -> bool:
+        """An initial-encounter code is a current fracture; a subsequent-encounter or sequela code is history; a code
+        without an encounter character counts when recorded within RECENT_DAYS (clinical.md 2.8, R2)."""
+        for system, value in codings(code):
+            compact = value.replace(".", "").upper()
+            if system in (ICD10CM, ICD10) and len(compact) == 7 and compact[0] in "SM":
+                return compact[6] in _INITIAL_ENCOUNTER
+        return onset is None or (self.now - onset).days <= RECENT_DAYS
 
     def _pains(
         self, reference: str, code: Any, onset: datetime | None, resource: Mapping[str, Any], names: frozenset[str]
@@ -475,7 +515,7 @@ class _Builder:
     def _estimated_delivery(self, reference: str, resource: Mapping[str, Any], when: datetime | None) -> None:
         due = parse_datetime(resource.get("valueDateTime"))
         if due is not None:
-            self.context.recorded_due_dates.append(due)  # for the case timeline's axis, not for the rules
+            self.context.recorded_due_dates.append(due)  # the case timeline's axis; a completed pregnancy's delivery
         # Today - 14 d ... today + 280 d: an overdue pregnancy not yet delivered is still a pregnancy (clinical.md 2.7).
         earliest, latest = self.now - timedelta(days=OVERDUE_DAYS), self.now + timedelta(days=PREGNANCY_DAYS)
         if due is None or not (earliest <= due <= latest):
@@ -584,19 +624,31 @@ class _Builder:
             self._coded(reference, reason, when, resource)
 
     def _diagnosticreport(self, resource: Mapping[str, Any]) -> None:
-        reference = reference_of(resource)
         when = first_date(resource, "effectiveDateTime", "effectivePeriod", "issued")
+        modality = _modality_kind([], resource.get("code"))
+        for study in as_list(resource.get("imagingStudy")):
+            if isinstance(study, Mapping) and isinstance(study.get("reference"), str):
+                modality = modality or self.studies.get(study["reference"])
+        self._report(resource, when, modality, _hip_study(resource.get("code")))
+
+    def _documentreference(self, resource: Mapping[str, Any]) -> None:
+        """A radiology note (clinical.md 2.8): read as a report whose study is not coded."""
+        if is_radiology_note(resource) and status_of(resource) != "superseded":
+            self._report(resource, first_date(resource, "date"), None, hip_study=False)
+
+    def _report(
+        self, resource: Mapping[str, Any], when: datetime | None, modality: str | None, hip_study: bool
+    ) -> None:
+        reference = reference_of(resource)
         if reference is None or status_of(resource) in _VOID_STATUS or (when is not None and when > self.now):
             return
-        conclusion = resource.get("conclusion")
-        text = conclusion if isinstance(conclusion, str) else ""
-        text += " " + " ".join(text_of(c) for c in as_list(resource.get("conclusionCode")))
-        findings = findings_in(text)
+        source = report_text(resource)
+        self.context.unread += [(reference, line) for line in source.unread]
+        found = _report_findings(read_report(source.text) if source.text else None, hip_study)
+        findings, uncertain, elsewhere = (set(part) for part in found)
         # A subchondral fracture line inside marrow oedema is part of TOH; without the oedema it is a fracture.
         if "subchondral_fracture" in findings and "bone_marrow_oedema" not in findings:
             findings = (findings - {"subchondral_fracture"}) | {"fracture"}
-        if "fracture" in findings and not _hip_study(resource.get("code")):
-            findings = (findings - {"fracture"}) | {"fracture_elsewhere"}  # a fracture named by a non-hip report
         conclusion_codes = resource.get("conclusionCode")
         for name, finding in (
             ("osteopenia", "osteopenia"),
@@ -604,21 +656,29 @@ class _Builder:
             ("hip_effusion", "effusion"),
             ("femoral_fracture", "fracture"),
             ("avascular_necrosis", "avascular_necrosis"),
+            ("toh_diagnosis", "transient_osteoporosis"),
         ):
             if value_set(name).matches(conclusion_codes):
                 findings.add(finding)
-        modality = _modality_kind([], resource.get("code"))
-        for study in as_list(resource.get("imagingStudy")):
-            if isinstance(study, Mapping) and isinstance(study.get("reference"), str):
-                modality = modality or self.studies.get(study["reference"])
-        if not findings:
+        if not (findings or uncertain or elsewhere or source.unread):
             return
         kind = {"MR": "MRI", "XR": "Radiograph", "CT": "CT", "DXA": "DXA"}.get(modality or "", "Imaging")
-        shown = ", ".join(sorted(f.replace("_", " ") for f in findings if f not in ("left", "right")))
+        said = [
+            _plain_findings(findings),
+            *(f"possible {_PLAIN_FINDINGS.get(f, f)} (review)" for f in sorted(uncertain)),
+        ]
+        said += [_PLAIN_FINDINGS.get(f, f) for f in sorted(elsewhere)]
+        if source.unread:
+            said.append("part of the report text not read")
+        shown = ", ".join(sorted(f.replace("_", " ") for f in findings | uncertain | elsewhere if f not in _SIDES))
+        unread = f"; text not read: {'; '.join(source.unread)}" if source.unread else ""
         day = f", {when.date().isoformat()}" if when else ""
-        plain = f"{kind}{' on ' + when.date().isoformat() if when else ''}: {_plain_findings(findings)}"
-        evidence = Evidence(reference, f"{kind} report: {shown}{day}", when, plain)
-        self.context.reports.append(ImagingReport(evidence, when, modality, frozenset(findings)))
+        plain = f"{kind}{' on ' + when.date().isoformat() if when else ''}: {', '.join(w for w in said if w)}"
+        evidence = Evidence(reference, f"{kind} report: {shown}{day}{unread}", when, plain)
+        self.context.reports.append(
+            ImagingReport(evidence, when, modality, frozenset(findings), frozenset(uncertain), frozenset(elsewhere),
+                          source.unread)
+        )  # fmt: skip
 
     def _medicationrequest(self, resource: Mapping[str, Any]) -> None:
         self._medication(resource, "authoredOn")
@@ -631,6 +691,14 @@ class _Builder:
         if reference is None or status_of(resource) not in ("active", "completed", "on-hold", "intended"):
             return
         when = first_date(resource, *date_fields)
+        if status_of(resource) == "active" and (agent := recognise(resource, BONE_AGENTS, self.context.medications)):
+            how = f"name '{agent.name}'" if agent.by_name else agent.code
+            label = BONE_AGENTS[agent.drug_class]
+            since = f" since {when.date().isoformat()}" if when else ""
+            self.context.bone_agents.append(
+                Evidence(reference, f"{label} active ({how})", when, f"{label} active{since}")
+            )
+            self.context.bone_agent_resources.append(resource)
         match = recognise(resource, _RISK_DRUGS, self.context.medications)
         if match is not None and match.code is not None:  # S6 by code only: names are for Card D alone
             label = _RISK_DRUGS[match.drug_class]
@@ -642,10 +710,11 @@ class _Builder:
     # Pregnancy and delivery ----------------------------------------------------------------------------------
     def _settle_pregnancy(self) -> None:
         context = self.context
-        if self.deliveries:
-            delivered = max(date for date, _ in self.deliveries)
+        deliveries = self.deliveries or self._delivery_estimate()
+        if deliveries:
+            delivered = max(date for date, _ in deliveries)
             context.delivery_date = delivered
-            context.delivery_evidence = [e for d, e in self.deliveries if d == delivered]
+            context.delivery_evidence = [e for d, e in deliveries if d == delivered]
             self.negations.append(delivered)
         # Evidence older than the latest delivery or "not pregnant" belongs to an earlier pregnancy.
         since = max(self.negations, default=None)
@@ -657,6 +726,24 @@ class _Builder:
         if context.pregnant and self.ga_estimates:
             ga_days, at = max(self.ga_estimates, key=lambda item: (item[1], item[0]))
             context.gestational_age_days = ga_days + (self.now - at).days
+
+    def _delivery_estimate(self) -> list[tuple[datetime, Evidence]]:
+        """With no delivery evidence, puerperal codes say only that the delivery came before them: the due date of
+        the pregnancy they end (recorded within PREGNANCY_DAYS before), else the earliest of this puerperium's codes
+        (those within a year of the latest)."""
+        if not self.puerperium:
+            return []
+        latest = max(date for date, _ in self.puerperium)
+        episode = [(d, e) for d, e in self.puerperium if (latest - d).days <= 365]
+        first, evidence = min(episode, key=lambda item: (item[0], item[1].reference))
+        recorded = self.context.recorded_due_dates
+        dues = [due for due in recorded if first - timedelta(days=PREGNANCY_DAYS) <= due <= first]
+        if dues:
+            due = max(dues)
+            day = due.date().isoformat()
+            return [(due, Evidence(evidence.reference, f"{evidence.description}; due date {day}", due,
+                                   f"Delivered around {day} (the due date)"))]  # fmt: skip
+        return [(first, evidence)]
 
 
 def _dxa_code(concept: Any) -> str | None:
@@ -710,16 +797,61 @@ def _hip_study(code: Any) -> bool:
 
 
 _PLAIN_FINDINGS = {
+    "transient_osteoporosis": "transient osteoporosis",
     "bone_marrow_oedema": "bone marrow oedema",
     "effusion": "effusion",
     "fracture": "fracture",
     "subchondral_fracture": "subchondral fracture line",
     "fracture_elsewhere": "fracture (not of the hip)",
+    "pelvic_insufficiency_fracture": "insufficiency fracture of the sacrum or pubic ramus",
+    "vertebral_fracture": "vertebral fracture",
+    "oedema_elsewhere": "marrow oedema away from the hip",
     "avascular_necrosis": "avascular necrosis pattern",
     "osteopenia": "decreased bone density",
     "resolution": "resolving",
 }
+_SIDES = frozenset({"left", "right", "bilateral"})
+_HIP_SITES = frozenset({"femoral_head", "femoral_neck", "proximal_femur", "hip"})
+_FRACTURES = frozenset({"fracture", "subchondral_fracture", "insufficiency_fracture", "stress_reaction"})
+# What an asserted finding at the hip counts as: a femoral neck stress or insufficiency fracture is a fracture;
+# a stress reaction is a fracture not yet excluded (uncertain).
+_AT_THE_HIP = {"insufficiency_fracture": "fracture"}
+
+
+def _report_findings(reading: Reading | None, hip_study: bool) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(asserted at the hip, hedged at the hip, asserted elsewhere) of a report's reading (clinical.md 2.8): oedema
+    counts for TOH only at the femoral head or neck, proximal femur or hip; a fracture that names no site counts
+    at the hip only in a hip study."""
+    findings: set[str] = set()
+    uncertain: set[str] = set()
+    elsewhere: set[str] = set()
+    for f in reading.findings if reading is not None else ():
+        if f.negated or f.hypothetical:
+            continue
+        fracture = f.kind in _FRACTURES
+        at_hip = f.site in _HIP_SITES or (f.site is None and (hip_study or not fracture))
+        if not at_hip:
+            if f.asserted and fracture:
+                pelvic = f.site in ("sacrum", "pubic_ramus")
+                elsewhere.add("pelvic_insufficiency_fracture" if pelvic else "vertebral_fracture" if f.site == "spine" else "fracture_elsewhere")  # fmt: skip
+            elif f.asserted and f.kind == "bone_marrow_oedema":
+                elsewhere.add("oedema_elsewhere")
+            continue
+        if f.uncertain or f.kind == "stress_reaction":
+            kind = "fracture" if fracture else ("bone_marrow_oedema" if f.kind == "transient_osteoporosis" else f.kind)
+            uncertain.add(kind)
+            continue
+        findings.add(_AT_THE_HIP.get(f.kind, f.kind))
+        if f.side is not None and f.kind in ("bone_marrow_oedema", "transient_osteoporosis", "effusion"):
+            findings.add(f.side)
+    if {"left", "right"} <= findings:
+        findings.add("bilateral")
+    return frozenset(findings), frozenset(uncertain - findings), frozenset(elsewhere)
+
+
 _RISK_DRUGS = {"heparin": "Heparin", "systemic_glucocorticoid": "Systemic glucocorticoid"}
+# Card D's drugs (clinical.md 2.6 and 2.8), by value set.
+BONE_AGENTS = {"denosumab": "Denosumab", "bisphosphonate": "Bisphosphonate", "other_bone_agent": "Bone agent"}
 
 
 def _plain_findings(findings: frozenset[str] | set[str]) -> str:

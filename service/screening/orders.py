@@ -1,9 +1,9 @@
-"""Order rules for order-select and order-sign: what a draft order means for this patient.
+"""Order and medication rules: what a draft order, or a bone agent she already takes, means for this patient.
 
 Card C (`imaging-safety`): ionising hip or pelvis imaging (X-ray, CT, DXA) or MRI with gadolinium drafted for a
 pregnant patient with hip or groin pain; MRI without contrast is preferred, never a hard stop. Card D
-(`antiresorptive-caution`): a bisphosphonate, denosumab or other bone agent drafted in pregnancy or lactation;
-critical for denosumab in pregnancy.
+(`antiresorptive-caution`): a bisphosphonate, denosumab or other bone agent drafted, or active, in pregnancy or after
+delivery; critical for denosumab in pregnancy; its text names the drug's own concern (clinical.md 2.8).
 """
 
 from __future__ import annotations
@@ -12,20 +12,34 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from service.screening import advice
-from service.screening.assessment import Assessment, Indicator, Outcome, ProposedOrder, Recommendation, RuleHit
-from service.screening.context import Evidence, PatientContext
+from service.screening.advice import BoneDrug
+from service.screening.assessment import Assessment, Indicator, Outcome, Recommendation, RuleHit
+from service.screening.config import ScreeningConfig
+from service.screening.context import BONE_AGENTS, Evidence, PatientContext
 from service.screening.fhir import codings, reference_of
-from service.screening.medications import recognise
+from service.screening.medications import DrugMatch, recognise
+from service.screening.mri import mri_order
 from service.screening.registry import RULES, Topic
-from service.screening.rules import MRI_HIP, MRI_PELVIS_AND_HIPS
 from service.screening.valuesets import value_set
 
-__all__ = ["order_outcomes"]
+__all__ = ["active_agent_outcomes", "bone_drug", "order_outcomes"]
 
-MRI_PELVIS = ProposedOrder("30673-8", "MR Pelvis WO contrast")
 _IONISING_STUDIES = (("radiograph_study", "X-ray"), ("ct_study", "CT"), ("dxa_study", "DXA"))
-_BONE_AGENTS = {"denosumab": "Denosumab", "bisphosphonate": "Bisphosphonate", "other_bone_agent": "Bone agent"}
-_PELVIS_CODES = {"72196", "72197"}
+# Card D's drug-specific line: the drug of an "other bone agent", by ATC code or by name.
+_OTHER_AGENTS: dict[str, BoneDrug] = {
+    "M05BX06": "romosozumab", "H05AA02": "teriparatide", "H05AA04": "abaloparatide",
+    "romosozumab": "romosozumab", "evenity": "romosozumab", "teriparatide": "teriparatide", "forteo": "teriparatide",
+    "forsteo": "teriparatide", "abaloparatide": "abaloparatide", "tymlos": "abaloparatide",
+}  # fmt: skip
+
+
+def bone_drug(match: DrugMatch) -> BoneDrug:
+    if match.drug_class == "bisphosphonate":
+        return "bisphosphonate"
+    if match.drug_class == "denosumab":
+        return "denosumab"
+    key = match.code.replace(".", "").upper() if match.code else (match.name or "").lower()
+    return _OTHER_AGENTS.get(key, "other")
 
 
 def _imaging(order: Mapping[str, Any]) -> tuple[str, str, str] | None:
@@ -44,7 +58,9 @@ def _imaging(order: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
-def _imaging_safety(context: PatientContext, assessment: Assessment, order: Mapping[str, Any]) -> Outcome | None:
+def _imaging_safety(
+    context: PatientContext, assessment: Assessment, order: Mapping[str, Any], config: ScreeningConfig
+) -> Outcome | None:
     reference = reference_of(order)
     found = _imaging(order)
     # Card C needs a hip or groin complaint (T), as clinical.md 2.6 and 2.7 say.
@@ -52,18 +68,14 @@ def _imaging_safety(context: PatientContext, assessment: Assessment, order: Mapp
     if reference is None or found is None or not context.pregnant or not triggers:
         return None
     kind, what, code = found
-    bilateral = any(hit.rule == "S7" for hit in assessment.hits)
     pains = tuple(
         dict.fromkeys(e.reference for hit in triggers for e in hit.evidence if e.reference.startswith("Condition/"))
     )
     recommendations: tuple[Recommendation, ...]
     if kind == "gadolinium":
-        pelvis = any(code in _PELVIS_CODES for _, code in codings(order.get("code")))
-        template = MRI_PELVIS if pelvis else (MRI_PELVIS_AND_HIPS if bilateral else MRI_HIP)
         summary = "Avoid gadolinium in pregnancy unless essential: the same MRI without contrast is suggested."
         recommendations, label = advice.GADOLINIUM, "MRI with gadolinium ordered in pregnancy"
     else:
-        template = MRI_PELVIS_AND_HIPS if bilateral else MRI_HIP
         summary = "MRI without contrast is preferred in pregnancy and detects TOH earlier; X-ray is not forbidden."
         recommendations, label = advice.IMAGING_SAFETY, "Ionising imaging ordered in pregnancy"
     hits = (
@@ -71,49 +83,89 @@ def _imaging_safety(context: PatientContext, assessment: Assessment, order: Mapp
         *(hit for hit in assessment.hits if hit.rule in ("P1", "T1", "T3")),
     )
     reasons = (f"Pregnant; {what} drafted", *(e.plain for hit in triggers for e in hit.evidence if e.plain))
-    mri = ProposedOrder(template.loinc, template.display, replaces=reference, reasons=pains)
+    mri = mri_order(config, "pregnancy", pains, replaces=reference)
     return Outcome(Topic.IMAGING_SAFETY, "info", summary, hits, recommendations, orders=(mri,), reasons=reasons[:4])
 
 
-def _antiresorptive(
-    context: PatientContext, assessment: Assessment, order: Mapping[str, Any], medications: Mapping[str, Any]
+def _states(assessment: Assessment) -> tuple[bool, bool, bool]:
+    fired = set(assessment.fired)
+    return "P1" in fired, "P2" in fired, "P3" in fired
+
+
+def _bone_agent_card(
+    assessment: Assessment, match: DrugMatch, evidence: Evidence, *, drafted: bool, breastfeeding_unknown: bool
+) -> Outcome | None:
+    pregnant, postpartum, breastfeeding = _states(assessment)
+    if not (pregnant or breastfeeding or (postpartum and not drafted)):
+        return None
+    label = BONE_AGENTS[match.drug_class]
+    state = "pregnancy" if pregnant else ("breastfeeding" if breastfeeding else "the year after delivery")
+    indicator: Indicator = "critical" if match.drug_class == "denosumab" and pregnant else "warning"
+    population = tuple(hit for hit in assessment.hits if hit.rule in ("P1", "P2", "P3"))
+    verb = "ordered" if drafted else "taken"
+    order_hit = RuleHit("D", f"{label} {verb} during {state}", (evidence,), RULES["D"].sources)
+    notes: list[str] = []
+    if match.by_name:
+        notes.append(f"Recognised by its name ('{match.name}'): the order carries no code we know.")
+    if breastfeeding and breastfeeding_unknown and not pregnant:
+        notes.append("Breastfeeding was last recorded over 6 months ago: ask whether she still breastfeeds.")
+    if any(topic in (Topic.TOH_CONSIDER, Topic.TOH_CONSISTENT) for topic in assessment.topics):
+        notes.append("Transient osteoporosis of the hip is self-limited (6-12 months): antiresorptives are not needed.")
+    if indicator == "critical":
+        summary = f"Denosumab is contraindicated in pregnancy: {'do not sign this order' if drafted else 'review it now'}."  # fmt: skip
+    else:
+        summary = f"{label} during {state} is not recommended: bone loss recovers after delivery and weaning."
+    phase_word = "Pregnant" if pregnant else ("Breastfeeding" if breastfeeding else "Postpartum")
+    reasons = (f"{phase_word}; {label.lower()} {'drafted' if drafted else 'active'}",)
+    withdrawals = (evidence.reference,) if drafted else ()
+    return Outcome(
+        Topic.ANTIRESORPTIVE_CAUTION, indicator, summary, (order_hit, *population),
+        advice.antiresorptive(bone_drug(match)), notes=tuple(notes), withdrawals=withdrawals, reasons=reasons,
+    )  # fmt: skip
+
+
+def _drafted_agent(
+    assessment: Assessment, order: Mapping[str, Any], medications: Mapping[str, Any], breastfeeding_unknown: bool
 ) -> Outcome | None:
     reference = reference_of(order)
     if reference is None or order.get("resourceType") != "MedicationRequest":
         return None
-    pregnant = any(hit.rule == "P1" for hit in assessment.hits)
-    breastfeeding = any(hit.rule == "P3" for hit in assessment.hits)
-    match = recognise(order, _BONE_AGENTS, medications)
-    if match is None or not (pregnant or breastfeeding):
+    match = recognise(order, BONE_AGENTS, medications)
+    if match is None:
         return None
-    label = _BONE_AGENTS[match.drug_class]
-    state = "pregnancy" if pregnant else "breastfeeding"
-    indicator: Indicator = "critical" if match.drug_class == "denosumab" and pregnant else "warning"
-    population = tuple(hit for hit in assessment.hits if hit.rule in ("P1", "P3"))
     how = f"name '{match.name}'" if match.by_name else match.code
-    order_hit = RuleHit(
-        "D", f"{label} ordered during {state}", (Evidence(reference, f"{label} order ({how})"),), RULES["D"].sources
-    )
-    notes: list[str] = []
-    if match.by_name:
-        notes.append(f"Recognised by its name ('{match.name}'): the order carries no code we know.")
-    if any(topic in (Topic.TOH_CONSIDER, Topic.TOH_CONSISTENT) for topic in assessment.topics):
-        notes.append("Transient osteoporosis of the hip is self-limited (6-12 months): antiresorptives are not needed.")
-    if indicator == "critical":
-        summary = "Denosumab is contraindicated in pregnancy: do not sign this order."
-    else:
-        summary = f"{label} during {state} is not recommended: bone loss recovers after delivery and weaning."
-    reasons = (f"{'Pregnant' if pregnant else 'Breastfeeding'}; {label.lower()} drafted",)
-    return Outcome(
-        Topic.ANTIRESORPTIVE_CAUTION, indicator, summary, (order_hit, *population), advice.ANTIRESORPTIVE,
-        notes=tuple(notes), withdrawals=(reference,), reasons=reasons,
-    )  # fmt: skip
+    evidence = Evidence(reference, f"{BONE_AGENTS[match.drug_class]} order ({how})")
+    return _bone_agent_card(assessment, match, evidence, drafted=True, breastfeeding_unknown=breastfeeding_unknown)
 
 
-def order_outcomes(context: PatientContext, assessment: Assessment, draft_orders: Iterable[Any]) -> tuple[Outcome, ...]:
+def active_agent_outcomes(
+    context: PatientContext, assessment: Assessment, breastfeeding_unknown: bool = False
+) -> tuple[Outcome, ...]:
+    """Card D at patient-view for a bone agent that is active, not only drafted (clinical.md 2.8)."""
+    outcomes = []
+    for resource in context.bone_agent_resources:
+        match = recognise(resource, BONE_AGENTS, context.medications)
+        reference = reference_of(resource)
+        if match is None or reference is None:
+            continue
+        evidence = next(e for e in context.bone_agents if e.reference == reference)
+        outcome = _bone_agent_card(assessment, match, evidence, drafted=False, breastfeeding_unknown=breastfeeding_unknown)  # fmt: skip
+        if outcome is not None:
+            outcomes.append(outcome)
+    return tuple(outcomes[:1])  # one card for the drugs she takes: the first, oldest first
+
+
+def order_outcomes(
+    context: PatientContext,
+    assessment: Assessment,
+    draft_orders: Iterable[Any],
+    config: ScreeningConfig | None = None,
+    breastfeeding_unknown: bool = False,
+) -> tuple[Outcome, ...]:
     """Outcomes of the draft orders of an ordering session, one per order that needs a card."""
     if context.sex != "female":
         return ()  # P0: obstetric cards only for women, whatever else the record says
+    config = config or ScreeningConfig()
     orders = [order for order in draft_orders if isinstance(order, Mapping)]
     medications: dict[str, Any] = dict(context.medications)
     for order in orders:
@@ -122,8 +174,8 @@ def order_outcomes(context: PatientContext, assessment: Assessment, draft_orders
     outcomes: list[Outcome] = []
     for order in orders:
         for outcome in (
-            _imaging_safety(context, assessment, order),
-            _antiresorptive(context, assessment, order, medications),
+            _imaging_safety(context, assessment, order, config),
+            _drafted_agent(assessment, order, medications, breastfeeding_unknown),
         ):
             if outcome is not None:
                 outcomes.append(outcome)

@@ -12,18 +12,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
+from service.screening.advice import XRAY_APPROPRIATE
+from service.screening.assessment import Recommendation
 from service.screening.citations import CITATIONS
 from service.screening.valuesets import value_set_names
 
 __all__ = [
     "CARD_TYPES",
     "CONTEXT_VALUE_SETS",
+    "ORDER_HOOK_TOPICS",
     "OVERRIDE_REASONS",
     "RED_FLAG_CARDS",
     "RULES",
+    "SUPPRESSIONS",
     "CardType",
     "Rule",
+    "Suppression",
     "Topic",
     "problems",
 ]
@@ -41,6 +47,7 @@ class Topic(StrEnum):
     RED_FLAG_AVN = "red-flag-avn"
     RED_FLAG_NEOPLASM = "red-flag-neoplasm"
     RED_FLAG_TRAUMA = "red-flag-trauma"
+    RED_FLAG_VTE = "red-flag-vte"
     DXA_INTERPRETATION = "dxa-interpretation"
     PLO_CONSIDER = "plo-consider"
 
@@ -82,6 +89,7 @@ CARD_TYPES: dict[Topic, CardType] = {
     Topic.RED_FLAG_AVN: CardType("Red flag: avascular necrosis", _RED_FLAG_OVERRIDES),
     Topic.RED_FLAG_NEOPLASM: CardType("Red flag: neoplasm", _RED_FLAG_OVERRIDES),
     Topic.RED_FLAG_TRAUMA: CardType("Red flag: trauma", _RED_FLAG_OVERRIDES),
+    Topic.RED_FLAG_VTE: CardType("Red flag: venous thromboembolism", _RED_FLAG_OVERRIDES),
     Topic.DXA_INTERPRETATION: CardType("DXA interpretation before menopause", ("already-addressed",)),
     Topic.PLO_CONSIDER: CardType(
         "Consider pregnancy- or lactation-associated osteoporosis",
@@ -134,6 +142,10 @@ RULES: dict[str, Rule] = {
         Rule("R4", "Malignancy or metastatic disease", ("bone_neoplasm", "malignant_neoplasm"), ("radiolmed1995",),
              Topic.RED_FLAG_NEOPLASM),
         Rule("R5", "Trauma before or since the pain began", ("trauma",), ("asadipooya2017",), Topic.RED_FLAG_TRAUMA),
+        Rule("R7", "Deep vein thrombosis or pulmonary embolism", ("venous_thromboembolism",), ("rcog37a",),
+             Topic.RED_FLAG_VTE),
+        Rule("S9", "Earlier transient osteoporosis of the hip: recurrence is reported", ("toh_diagnosis",),
+             ("asadipooya2017",)),
         Rule("R6", "Pain explained by symphysis dysfunction or meralgia paresthetica",
              ("symphysis_dysfunction", "meralgia_paresthetica")),
         Rule("F", "DXA result in a premenopausal or postpartum woman", (), ("iscd2005",), Topic.DXA_INTERPRETATION),
@@ -149,6 +161,37 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 # Red flag rule -> the card that replaces the TOH card (an override never silences one).
 RED_FLAG_CARDS = {rule.id: rule.card for rule in RULES.values() if rule.id.startswith("R") and rule.card is not None}
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Cards shown together must not contradict each other (clinical.md 2.8, "One coherent set of cards"): while a
+    card of topic `by` is shown, a card of topic `target` is dropped (`what` "card") or loses its MRI suggestion
+    (`what` "mri-suggestion"), saying `summary` and `advice` instead where given."""
+
+    by: Topic
+    target: Topic
+    what: Literal["card", "mri-suggestion"]
+    why: str
+    summary: str | None = None
+    advice: tuple[Recommendation, ...] = ()
+
+
+_XRAY_FIRST = "the drafted X-ray is the right first test: ACOG 723 says not to withhold it when needed"
+_XRAY_SUMMARY = "The drafted X-ray is appropriate here: after trauma or with a fracture, do not delay it for an MRI."
+SUPPRESSIONS: tuple[Suppression, ...] = (
+    *(
+        Suppression(flag, toh, "card", "a red flag replaces the TOH card")
+        for flag in RED_FLAG_CARDS.values()
+        for toh in (Topic.TOH_CONSIDER, Topic.TOH_CONSISTENT)
+    ),
+    Suppression(Topic.RED_FLAG_FRACTURE, Topic.IMAGING_SAFETY, "mri-suggestion", _XRAY_FIRST, _XRAY_SUMMARY, XRAY_APPROPRIATE),
+    Suppression(Topic.RED_FLAG_TRAUMA, Topic.IMAGING_SAFETY, "mri-suggestion", _XRAY_FIRST, _XRAY_SUMMARY, XRAY_APPROPRIATE),
+    Suppression(Topic.PLO_CONSIDER, Topic.DXA_INTERPRETATION, "card", "a Z-score of -2.0 or less is not expected in lactation"),
+)  # fmt: skip
+# What an order hook shows (clinical.md 2.8): the cards about the drafted orders, and red flags; the patient's TOH
+# card is for patient-view.
+ORDER_HOOK_TOPICS = frozenset({Topic.IMAGING_SAFETY, Topic.ANTIRESORPTIVE_CAUTION, *RED_FLAG_CARDS.values()})
 # Value sets the patient context reads for facts no single rule owns (labs shown on cards, modality of a study).
 CONTEXT_VALUE_SETS = ("esr", "calcium", "phosphate", "mri_study")
 
@@ -167,6 +210,7 @@ def problems(
         if rule.card is not None and rule.card not in card_types:
             found.append(f"rule {rule.id}: no card type {rule.card!r}")
     found += [f"topic {topic}: no card type" for topic in Topic if topic not in card_types]
+    found += [f"suppression {s.by} -> {s.target}: a card suppresses itself" for s in SUPPRESSIONS if s.by == s.target]
     for topic, card_type in card_types.items():
         found += [f"topic {topic}: no override reason {code!r}" for code in card_type.overrides if code not in OVERRIDE_REASONS]  # fmt: skip
     read = {name for rule in rules.values() for name in rule.value_sets} | set(CONTEXT_VALUE_SETS)

@@ -65,15 +65,16 @@ _CACHE_SIZE: Final = 4096
 class Finding:
     kind: Kind
     negated: bool
-    # Hedged (possible, cannot be excluded, ?, suspected, equivocal, may represent), hypothetical (risk of, to
-    # prevent) or historical (history of): in no case a current, certain finding.
-    uncertain: bool
+    uncertain: bool  # hedged: possible, cannot be excluded, ?, suspected, equivocal, may represent
     site: Site | None
     side: Side | None
+    # Hypothetical (risk of, to prevent), historical (history of) or about family: no finding of this patient now,
+    # neither certain nor hedged ("increased fracture risk" is no fracture to review).
+    hypothetical: bool = False
 
     @property
     def asserted(self) -> bool:
-        return not self.negated and not self.uncertain
+        return not self.negated and not self.uncertain and not self.hypothetical
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,9 @@ class Reading:
         return tuple(f for f in self.findings if f.kind == kind and f.asserted)
 
     def uncertain(self, kind: Kind) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.kind == kind and f.uncertain and not f.negated)
+        return tuple(
+            f for f in self.findings if f.kind == kind and f.uncertain and not f.negated and not f.hypothetical
+        )
 
 
 # --- Vocabulary: token patterns (LOWER) per kind. Labels are the kinds upper-cased. -------------------------------
@@ -584,14 +587,14 @@ def _findings(doc: Doc) -> tuple[Finding, ...]:
             continue
         site_span = _site_of(span, sites)
         site = _as_site(site_span, kind)
-        uncertain = bool(span._.is_uncertain or span._.is_hypothetical or span._.is_historical or span._.is_family)
         findings.append(
             Finding(
                 kind=kind,  # type: ignore[arg-type]
                 negated=bool(span._.is_negated),
-                uncertain=uncertain,
+                uncertain=bool(span._.is_uncertain),
                 site=site,
                 side=_side_of(span, site_span, sides),
+                hypothetical=bool(span._.is_hypothetical or span._.is_historical or span._.is_family),
             )
         )
     return tuple(findings)

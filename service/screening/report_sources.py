@@ -23,7 +23,14 @@ from typing import Any, Final
 
 from service.screening.report_reading import MAX_CHARS
 
-__all__ = ["MAX_ATTACHMENT_BYTES", "RADIOLOGY_NOTE_CODES", "ReportText", "is_radiology_note", "report_text"]
+__all__ = [
+    "MAX_ATTACHMENT_BYTES",
+    "RADIOLOGY_NOTE_CODES",
+    "ReportText",
+    "is_radiology_note",
+    "report_text",
+    "unread_reason",
+]
 
 MAX_ATTACHMENT_BYTES: Final = 64 * 1024
 # LOINC document codes of a radiology report: Diagnostic imaging study, Radiology studies (set), Radiology
@@ -66,6 +73,25 @@ def report_text(resource: Mapping[str, Any]) -> ReportText:
     if len(text) > MAX_CHARS:
         unread.append(f"report text: read up to {MAX_CHARS:,} of {len(text):,} characters")
     return ReportText(text, tuple(unread))
+
+
+_REASONS: Final = (
+    ("cut at", "too-large"),
+    ("read up to", "too-large"),
+    ("not fetched", "url-only"),
+    ("not valid base64", "invalid-base64"),
+    ("not text (binary)", "binary"),
+)
+
+
+def unread_reason(line: str) -> str:
+    """The /metrics label of an `unread` line, from a short fixed set: too-large, url-only, invalid-base64, binary,
+    content-type, malformed."""
+    what = line.partition(": ")[2]
+    for prefix, reason in _REASONS:
+        if what.startswith(prefix):
+            return reason
+    return "content-type" if what.endswith(" not read") else "malformed"
 
 
 def is_radiology_note(resource: Mapping[str, Any]) -> bool:

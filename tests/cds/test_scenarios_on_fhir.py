@@ -20,7 +20,10 @@ def topics(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def expected(loaded: Loaded, *, with_orders: bool) -> list[tuple[str, str]]:
-    return [(e.topic, e.indicator) for e in loaded.scenario.expected if with_orders or e.topic not in ORDER_TOPICS]
+    """Patient-view: the patient's cards; an order hook: the cards about its orders and the red flags (2.8)."""
+    if with_orders:
+        return [(e.topic, e.indicator) for e in loaded.scenario.expected if e.topic in ORDER_TOPICS or e.topic.startswith("red-flag-")]  # fmt: skip
+    return [(e.topic, e.indicator) for e in loaded.scenario.expected if e.topic not in ORDER_TOPICS]
 
 
 def draft_bundle(loaded: Loaded) -> dict[str, Any]:

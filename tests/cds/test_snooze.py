@@ -1,5 +1,6 @@
-"""Feedback that silences (clinical.md 2.7): an overridden card is not shown again for the same data for
-TOH_CARD_SNOOZE_DAYS; changed data brings it back; red flags and critical cards are never silenced. Real Redis."""
+"""Feedback that silences (clinical.md 2.7 and 2.8): an overridden card is not shown again for the same data for
+TOH_CARD_SNOOZE_DAYS; changed data brings it back; a red flag or a critical card only by "already addressed".
+Real Redis."""
 
 from __future__ import annotations
 
@@ -66,13 +67,18 @@ def test_an_overridden_card_is_not_shown_again_for_the_same_data(make_client: An
     redis.Redis.from_url(redis_url).delete(snooze_key(card["uuid"]))  # other tests may show this card
 
 
-def test_red_flags_and_critical_cards_are_never_silenced(make_client: Any, keys: Keys) -> None:
+def test_a_red_flag_is_silenced_by_already_addressed_only(make_client: Any, keys: Keys, redis_url: str) -> None:
+    """Rules version 3 (clinical.md 2.8, "Snoozing"): a managed fracture or infection must not fire critical at every
+    chart open, so "already addressed" silences a red flag for the same data; any other reason does not."""
     client, hook_client = make_client()
     for scenario in ("10", "06"):  # critical infection; warning trauma
         resources = record(scenario)
         [card] = view(hook_client, resources).json()["cards"]
-        override(client, keys, card, "already-addressed")
+        override(client, keys, card, "alternative-diagnosis")
         assert [c["uuid"] for c in view(hook_client, resources).json()["cards"]] == [card["uuid"]]
+        override(client, keys, card, "already-addressed")
+        assert view(hook_client, resources).json()["cards"] == []
+        redis.Redis.from_url(redis_url).delete(snooze_key(card["uuid"]))  # other tests may show this card
 
 
 def test_the_snooze_can_be_switched_off(make_client: Any, keys: Keys) -> None:

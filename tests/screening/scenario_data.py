@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from service.screening import Outcome, ScreeningConfig, screen_orders
+
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 TABLE = json.loads((SCENARIOS_DIR / "expected.json").read_text())
 
@@ -39,3 +41,11 @@ def load(entry: dict[str, Any]) -> Case:
 
 
 CASES = [load(entry) for entry in TABLE["scenarios"]]
+
+
+def visit(resources: list[dict[str, Any]], now: datetime, config: dict[str, Any]) -> tuple[Outcome, ...]:
+    """What a clinician sees in one visit: the patient-view cards, then those of an order hook over the record's draft
+    orders that patient-view did not show already (the red flags are in both)."""
+    drafts = [r for r in resources if isinstance(r, dict) and r.get("status") == "draft"]
+    assessment, order_cards = screen_orders(resources, drafts, now, ScreeningConfig(**config))
+    return (*assessment.outcomes, *(o for o in order_cards if o not in assessment.outcomes))

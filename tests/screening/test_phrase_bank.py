@@ -1,7 +1,8 @@
 """The phrase bank: radiology report phrasings and how each must be read (kind, polarity, certainty, site, side).
 
 Each row lists every finding the text holds, in order, as (kind, state, site, side), where state is "asserted",
-"negated" (negated, whether hedged or not) or "uncertain" (hedged, hypothetical or historical, not negated).
+"negated" (negated, whether hedged or not), "hypothetical" (risk of, to prevent, history of: no current finding) or
+"uncertain" (hedged, not negated).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 from service.screening import report_reading
 from service.screening.report_reading import MAX_CHARS, Finding, read_report, warm
 
-A, N, U = "asserted", "negated", "uncertain"
+A, N, U, H = "asserted", "negated", "uncertain", "hypothetical"
 
 PHRASE_BANK: list[tuple[str, tuple[tuple[str, str, str | None, str | None], ...]]] = [
     # Negated, the cue before the finding.
@@ -94,11 +95,11 @@ PHRASE_BANK: list[tuple[str, tuple[tuple[str, str, str | None, str | None], ...]
         "MRI findings favour transient osteoporosis over avascular necrosis.",
         (("transient_osteoporosis", U, "hip", None), ("avascular_necrosis", U, None, None)),
     ),
-    ("History of left femoral neck fracture.", (("fracture", U, "femoral_neck", "left"),)),
-    # Risk and prevention are no fracture.
-    ("Increased risk of fracture.", (("fracture", U, None, None),)),
-    ("Increased fracture risk.", (("fracture", U, None, None),)),
-    ("To prevent fracture, calcium and vitamin D are advised.", (("fracture", U, None, None),)),
+    ("History of left femoral neck fracture.", (("fracture", H, "femoral_neck", "left"),)),
+    # Risk and prevention are no fracture, not even one to review.
+    ("Increased risk of fracture.", (("fracture", H, None, None),)),
+    ("Increased fracture risk.", (("fracture", H, None, None),)),
+    ("To prevent fracture, calcium and vitamin D are advised.", (("fracture", H, None, None),)),
     # Sited away from the hip.
     (
         "Sacral insufficiency fracture with surrounding marrow oedema.",
@@ -236,7 +237,7 @@ PHRASE_BANK: list[tuple[str, tuple[tuple[str, str, str | None, str | None], ...]
 
 
 def _state(finding: Finding) -> str:
-    return N if finding.negated else U if finding.uncertain else A
+    return N if finding.negated else H if finding.hypothetical else U if finding.uncertain else A
 
 
 @pytest.mark.parametrize(("text", "expected"), PHRASE_BANK, ids=[text[:60] for text, _ in PHRASE_BANK])

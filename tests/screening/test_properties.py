@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from service.cds.cards import cards
-from service.screening import ScreeningConfig, build_context, screen_orders
-from tests.screening.scenario_data import CASES, Case
+from service.screening import build_context
+from tests.screening.scenario_data import CASES, Case, visit
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOH_TOPICS = {"toh-consider", "toh-consistent"}
@@ -20,9 +20,8 @@ WITH_TOH = [case for case in CASES if any(e["topic"] in TOH_TOPICS for e in case
 
 def run(case: Case, resources: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     resources = case.resources if resources is None else resources
-    drafts = [r for r in resources if isinstance(r, dict) and r.get("status") == "draft"]
-    assessment, orders = screen_orders(resources, drafts, case.now, ScreeningConfig(**case.config))
-    return cards((*assessment.outcomes, *orders), assessment.patient_id)
+    patient = next((r.get("id") for r in resources if isinstance(r, dict) and r.get("resourceType") == "Patient"), None)
+    return cards(visit(resources, case.now, case.config), patient)
 
 
 def topics(rendered: list[dict[str, Any]]) -> list[str]:

@@ -9,7 +9,6 @@ import pytest
 
 from service.screening import build_context, screen
 from service.screening.fhir import parse_datetime
-from service.screening.report_text import findings_in
 from service.screening.valuesets import value_set
 
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -46,20 +45,61 @@ def test_codes_match_by_code_never_by_display() -> None:
     assert value_set("hip_pain").matches({"text": "hip pain"}) is None
 
 
+def report(text: str, code: str = "30687-8") -> dict[str, Any]:
+    return {
+        "resourceType": "DiagnosticReport",
+        "id": "mri-1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "effectiveDateTime": (NOW - timedelta(days=2)).isoformat(),
+        "conclusion": text,
+    }
+
+
 @pytest.mark.parametrize(
     ("text", "present", "absent"),
     [
         ("No fracture line or double-line sign.", set(), {"fracture", "avascular_necrosis"}),
         ("Marrow edema of the left femoral head, without effusion", {"bone_marrow_oedema", "left"}, {"effusion"}),
         ("Resolution of marrow oedema.", {"resolution"}, {"bone_marrow_oedema"}),
-        ("Subtle subchondral fracture line; otherwise normal.", {"subchondral_fracture"}, {"fracture"}),
+        ("Subtle subchondral fracture line; otherwise normal.", {"fracture"}, {"subchondral_fracture"}),
+        ("Femoral head marrow oedema with a subchondral fracture line.", {"subchondral_fracture"}, {"fracture"}),
         ("Osteopenia of the proximal femur but no fracture.", {"osteopenia"}, {"fracture"}),
+        ("Bilateral femoral head BME.", {"bone_marrow_oedema", "bilateral"}, set()),
+        ("Left femoral neck AVN.", {"avascular_necrosis"}, set()),
+        ("In keeping with transient osteoporosis of the right hip.", {"transient_osteoporosis", "right"}, set()),
+        ("Sacral insufficiency fracture with surrounding marrow oedema.", set(), {"bone_marrow_oedema", "fracture"}),
     ],
 )
-def test_report_findings_respect_negation(text: str, present: set[str], absent: set[str]) -> None:
-    found = findings_in(text)
+def test_report_findings_at_the_hip_respect_negation_and_site(text: str, present: set[str], absent: set[str]) -> None:
+    reports = build_context([report(text)], NOW).reports  # a report with nothing asserted is not kept
+    found = reports[0].findings if reports else frozenset()
     assert present <= found
     assert not absent & found
+
+
+@pytest.mark.parametrize(
+    ("text", "uncertain", "elsewhere"),
+    [
+        ("Femoral neck fracture cannot be excluded.", {"fracture"}, set()),
+        ("Possible early AVN of the left femoral head.", {"avascular_necrosis"}, set()),
+        ("Femoral neck stress reaction.", {"fracture"}, set()),
+        ("Sacral insufficiency fracture with surrounding marrow oedema.", set(), {"pelvic_insufficiency_fracture", "oedema_elsewhere"}),
+        ("Right superior pubic ramus fracture.", set(), {"pelvic_insufficiency_fracture"}),
+        ("L1 vertebral body fracture.", set(), {"vertebral_fracture"}),
+    ],
+)  # fmt: skip
+def test_hedged_findings_and_findings_elsewhere_are_kept_apart(text: str, uncertain: set[str], elsewhere: set[str]) -> None:  # fmt: skip
+    [read] = build_context([report(text)], NOW).reports
+    assert read.uncertain == uncertain
+    assert read.elsewhere == elsewhere
+    assert not read.findings & {"fracture", "avascular_necrosis", "bone_marrow_oedema"}
+
+
+def test_an_unsited_fracture_counts_at_the_hip_only_in_a_hip_study() -> None:
+    assert "fracture" in build_context([report("Fracture.")], NOW).reports[0].findings
+    knee = build_context([report("Fracture.", code="24590-2")], NOW).reports[0]  # no hip study code
+    assert "fracture" not in knee.findings and knee.elsewhere == {"fracture_elsewhere"}
 
 
 def observation(code: str, value: float, unit: str, days: float = -1) -> dict[str, Any]:

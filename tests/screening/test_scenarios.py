@@ -10,15 +10,14 @@ from fhir.resources.R4B.bundle import Bundle
 
 from fixtures.scenarios import SCENARIOS_DIR_NAME, render
 from service.cds.cards import cards
-from service.screening import Outcome, ScreeningConfig, build_context, screen_orders
+from service.screening import Outcome, build_context
 from service.screening.valuesets import _tables
 from tests.cds_rules import card_errors
-from tests.screening.scenario_data import CASES, SCENARIOS_DIR, TABLE, Case
+from tests.screening.scenario_data import CASES, SCENARIOS_DIR, TABLE, Case, visit
 
 
 def assess(case: Case) -> tuple[Outcome, ...]:
-    assessment, orders = screen_orders(case.resources, case.drafts, case.now, ScreeningConfig(**case.config))
-    return (*assessment.outcomes, *orders)
+    return visit(case.resources, case.now, case.config)
 
 
 def run(case: Case) -> list[dict]:
@@ -139,5 +138,5 @@ def test_order_cards_suggest_replacing_the_draft_with_mri() -> None:
         "resourceId": f"ServiceRequest/{case.drafts[0]['id']}",
     }
     assert create["type"] == "create"
-    assert create["resource"]["code"]["coding"][0]["code"] == "30687-8"
+    assert [c["code"] for c in create["resource"]["code"]["coding"]] == ["30671-2", "72195"]
     assert create["resource"]["subject"] == {"reference": "Patient/toh-13-xray-order"}
