@@ -11,7 +11,8 @@ from fixtures.scenarios import SCENARIOS
 
 PREFETCH_KINDS = {"conditions": "Condition", "observations": "Observation", "procedures": "Procedure",
                   "encounters": "Encounter", "imagingStudies": "ImagingStudy", "diagnosticReports": "DiagnosticReport",
-                  "medicationRequests": "MedicationRequest", "medicationStatements": "MedicationStatement"}  # fmt: skip
+                  "medicationRequests": "MedicationRequest", "medicationStatements": "MedicationStatement",
+                  "documentReferences": "DocumentReference"}  # fmt: skip
 
 
 def scenario_resources(scenario_id: str, patient_id: str | None = None) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from service.ops.readiness import Readiness, WorkerPing
 from service.pipeline.celery import create_celery_app
 from service.pipeline.publisher import TaskPublisher
 from service.pipeline.watchdog import watch
+from service.screening import report_reading
 from service.settings import Settings, get_settings
 
 __all__ = ["app", "create_app"]
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("notify.no_token", detail="TOH_NOTIFY_TOKEN is unset: every notification is refused (401)")
         if not settings.cds_require_auth:
             log.warning("cds.auth_disabled", detail="TOH_CDS_REQUIRE_AUTH=false: CDS Hooks JWTs are NOT verified")
+        # The report reader's NLP pipeline loads once per process (about 3 s), before the first hook would pay it.
+        await anyio.to_thread.run_sync(report_reading.warm)
         redis = _redis(settings)
         celery = create_celery_app(settings)
         http = outbound_client(

@@ -33,6 +33,21 @@ def pytest_configure(config: pytest.Config) -> None:
     get_settings.cache_clear()
     SESSION_REDIS.start()
     logging.getLogger().addHandler(_logged)
+    _reduce_randomly_seeds(config)
+
+
+def _reduce_randomly_seeds(config: pytest.Config) -> None:
+    """thinc (spaCy's, for the report reader) registers a pytest-randomly seeder that hands NumPy the seed plus a
+    per-test offset unreduced, which NumPy refuses above 2**32 - 1: reseed it with the seed reduced, as
+    pytest-randomly does for NumPy itself. Only when pytest-randomly runs (a bare `pytest`; `make test` fixes order)."""
+    if not config.pluginmanager.hasplugin("randomly"):
+        return
+    from importlib.metadata import entry_points
+
+    import pytest_randomly
+
+    seeders = [point.load() for point in entry_points(group="pytest_randomly.random_seeder")]
+    pytest_randomly.entrypoint_reseeds = [lambda seed, reseed=reseed: reseed(seed % 2**32) for reseed in seeders]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -18,6 +18,7 @@ from service.fhir.writeback import TOH_TOPICS, cards_digest_of, provenance, risk
 from service.pipeline.store import (
     EVIDENCE_SECONDS,
     FOREIGN_RESOURCES_KEY,
+    REPORT_TEXT_UNREAD_KEY,
     SCREENINGS_KEY,
     cards_entry,
     cards_key,
@@ -26,6 +27,7 @@ from service.pipeline.store import (
 )
 from service.screening import RULES_VERSION, screen
 from service.screening.fhir import own_resources
+from service.screening.report_sources import unread_reason
 from service.settings import Settings
 from workers import write_lock
 
@@ -79,7 +81,9 @@ def screen_record(
         pipe.set(key, entry)
         pipe.get(written_mark)
         pipe.hincrby(SCREENINGS_KEY, "screened", 1)
-        for card_uuid, trail in evidence_trails(assessment.outcomes, rendered, patient_id).items():
+        for _, why in assessment.unread:
+            pipe.hincrby(REPORT_TEXT_UNREAD_KEY, unread_reason(why), 1)
+        for card_uuid, trail in evidence_trails(assessment.outcomes, rendered, patient_id, assessment.unread).items():
             pipe.set(evidence_key(card_uuid), trail, ex=EVIDENCE_SECONDS)
         written = cast(bytes | None, pipe.execute()[1])
     has_toh = any(topic in TOH_TOPICS for topic in assessment.topics)

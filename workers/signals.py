@@ -21,12 +21,14 @@ from celery.signals import (
     task_retry,
     task_revoked,
     task_success,
+    worker_init,
     worker_ready,
 )
 from celery.worker import state as worker_state
 
 from service.core.logging import configure_logging
 from service.pipeline.store import TASK_OUTCOMES_KEY, task_outcome_field
+from service.screening import report_reading
 from service.settings import get_settings
 from workers.clients import redis_client
 
@@ -45,6 +47,12 @@ def _count(task_name: str, outcome: str) -> None:
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.logs_as_json(sys.stderr.isatty()), process="worker")
+
+
+@worker_init.connect
+def _load_report_reader(**_: Any) -> None:
+    """In the main process, before the pool forks: its children share the loaded NLP pipeline's memory."""
+    report_reading.warm()
 
 
 @worker_ready.connect

@@ -28,6 +28,7 @@ from service.ops.readiness import (
 from service.pipeline.store import (
     DEAD_LETTERS_KEY,
     FOREIGN_RESOURCES_KEY,
+    REPORT_TEXT_UNREAD_KEY,
     RESCREEN_KEY,
     SCREENINGS_KEY,
     TASK_OUTCOMES_KEY,
@@ -94,7 +95,8 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             pipe.hgetall(SCREENINGS_KEY)
             pipe.hgetall(FOREIGN_RESOURCES_KEY)
             pipe.scard(RESCREEN_KEY)
-            *lengths, unacked, outcomes, dead_letters, screenings, foreign, rescreen = await pipe.execute()
+            pipe.hgetall(REPORT_TEXT_UNREAD_KEY)
+            *lengths, unacked, outcomes, dead_letters, screenings, foreign, rescreen, unread = await pipe.execute()
     except RedisError:
         snapshot = None  # still serve the in-process metrics; the absent series tell the story
     else:
@@ -106,6 +108,7 @@ async def metrics(redis: RedisDep, celery: CeleryDep) -> Response:
             _counts(screenings),
             _counts(foreign),
             rescreen_pending=rescreen,
+            report_text_unread=_counts(unread),
         )
     return Response(render_metrics(snapshot), media_type=CONTENT_TYPE_LATEST)
 

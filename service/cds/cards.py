@@ -143,9 +143,12 @@ def uuid_of(outcome: Outcome, patient_id: str | None) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{patient_id}|{outcome.topic}|{outcome_digest(outcome)}"))
 
 
-def evidence_trail(outcome: Outcome, patient_id: str | None, card_uuid: str) -> dict[str, Any]:
+def evidence_trail(
+    outcome: Outcome, patient_id: str | None, card_uuid: str, unread: Iterable[tuple[str, str]] = ()
+) -> dict[str, Any]:
     """Every rule behind a card and every resource behind each rule: what the card's evidence link shows. Codes and
-    dates only, never names or identifiers (Evidence.description)."""
+    dates only, never names or identifiers (Evidence.description). `unread`: the report texts that were not read
+    (too large, binary, a PDF), which a clinician must know the card did not see."""
     return {
         "card": card_uuid,
         "topic": outcome.topic,
@@ -167,6 +170,7 @@ def evidence_trail(outcome: Outcome, patient_id: str | None, card_uuid: str) -> 
             }
             for hit in outcome.hits
         ],
+        "textNotRead": [{"reference": reference, "why": why} for reference, why in unread],
     }
 
 
@@ -214,11 +218,15 @@ def cards(
 
 
 def evidence_trails(
-    outcomes: Iterable[Outcome], rendered: Iterable[dict[str, Any]], patient_id: str | None
+    outcomes: Iterable[Outcome],
+    rendered: Iterable[dict[str, Any]],
+    patient_id: str | None,
+    unread: Iterable[tuple[str, str]] = (),
 ) -> dict[str, str]:
     """Card uuid -> its evidence trail as JSON, for the store; `rendered` are the outcomes' cards, whose uuids are
     already computed."""
+    not_read = tuple(unread)
     return {
-        card["uuid"]: json.dumps(evidence_trail(outcome, patient_id, card["uuid"]))
+        card["uuid"]: json.dumps(evidence_trail(outcome, patient_id, card["uuid"], not_read))
         for outcome, card in zip(outcomes, rendered, strict=True)
     }

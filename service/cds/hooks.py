@@ -24,13 +24,15 @@ from service.fhir.limits import RecordLimits
 from service.pipeline.store import (
     EVIDENCE_SECONDS,
     FOREIGN_RESOURCES_KEY,
+    REPORT_TEXT_UNREAD_KEY,
     cards_key,
     evidence_key,
     fresh_cards,
     snooze_key,
 )
 from service.screening import RULES_VERSION, screen_orders
-from service.screening.registry import RED_FLAG_CARDS
+from service.screening.registry import silenced_by
+from service.screening.report_sources import unread_reason
 from service.settings import Settings
 
 __all__ = ["answer_hook", "record_for"]
@@ -66,22 +68,25 @@ async def _count_foreign(redis: aioredis.Redis, count: int) -> None:
         log.warning("cds.foreign_count_unavailable")  # the resources are dropped all the same
 
 
+async def _count_unread(redis: aioredis.Redis, unread: tuple[tuple[str, str], ...]) -> None:
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for _, why in unread:
+                pipe.hincrby(REPORT_TEXT_UNREAD_KEY, unread_reason(why), 1)
+            await pipe.execute()
+    except RedisError:
+        log.warning("cds.unread_count_unavailable")  # the evidence trail still says what was not read
+
+
 def _may_read_precomputed(caller: Claims | None, fhir_base: str) -> bool:
     """Precomputed cards skip every check that the caller may see this patient, so they are served only to an issuer
     bound to the FHIR server they came from (one issuer per EHR). With authentication off, anyone is trusted."""
     return caller is None or fhir_base.rstrip("/") in caller.fhir_servers
 
 
-_RED_FLAG_TOPICS = frozenset(RED_FLAG_CARDS.values())
-
-
 def _silenced_by(card: dict[str, Any], reason: str) -> bool:
-    """Any override silences an ordinary card for the same data; a red flag or a critical card only "already
-    addressed": a managed fracture must not fire critical at every chart open, and new data makes a new uuid
-    (clinical.md 2.8, "Snoozing")."""
     topic = card.get("source", {}).get("topic", {}).get("code", "")
-    grave = card.get("indicator") == "critical" or topic in _RED_FLAG_TOPICS
-    return reason == "already-addressed" or not grave
+    return silenced_by(str(topic), str(card.get("indicator")), reason)
 
 
 async def _without_snoozed(redis: aioredis.Redis, cards: list[Any], trails: dict[str, str] | None = None) -> list[Any]:
@@ -160,6 +165,8 @@ async def answer_hook(
     outcomes = assessment.outcomes if service.hook == "patient-view" else order_cards
     CDS_RESPONSES.labels(service.id, "fetched" if record.fetched else "prefetch").inc()
     log.info("cds.answered", service=service.id, topics=[o.topic for o in outcomes], fetched=record.fetched)
+    if assessment.unread:
+        await _count_unread(redis, assessment.unread)
     rendered = cards(outcomes, hook_request.patient_id, settings.public_base_url)
-    trails = evidence_trails(outcomes, rendered, hook_request.patient_id)
+    trails = evidence_trails(outcomes, rendered, hook_request.patient_id, assessment.unread)
     return {"cards": await _without_snoozed(redis, rendered, trails)}

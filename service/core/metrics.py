@@ -70,6 +70,7 @@ class QueueFigures(Collector):
         foreign_resources: Mapping[str, int] | None = None,
         *,
         rescreen_pending: int = 0,
+        report_text_unread: Mapping[str, int] | None = None,
     ) -> None:
         self.queue_lengths = queue_lengths
         self.unacked = unacked
@@ -78,6 +79,7 @@ class QueueFigures(Collector):
         self.screenings = screenings or {}
         self.foreign_resources = foreign_resources or {}
         self.rescreen_pending = rescreen_pending
+        self.report_text_unread = report_text_unread or {}
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily("toh_celery_queue_length", "Tasks waiting in the broker.", labels=["queue"])
@@ -110,6 +112,15 @@ class QueueFigures(Collector):
         for path in ("hook", "worker", "notification"):
             foreign.add_metric([path], self.foreign_resources.get(path, 0))
         yield foreign
+        unread = CounterMetricFamily(
+            "toh_report_text_unread",
+            "Parts of radiology reports whose text was not read (too large, binary, another content type, a URL only, "
+            "bad base64, malformed), by hooks and workers: the evidence trail says so too.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.report_text_unread.items()):
+            unread.add_metric([reason], count)
+        yield unread
         yield GaugeMetricFamily(
             "toh_rescreen_pending",
             "Patients waiting to be screened again after a rules version change (TOH_RESCREEN_PER_SECOND).",

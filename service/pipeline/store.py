@@ -18,6 +18,7 @@ __all__ = [
     "FOREIGN_RESOURCES_KEY",
     "READY_KEY",
     "RECORD_FEEDBACK",
+    "REPORT_TEXT_UNREAD_KEY",
     "RESCREEN_KEY",
     "RULES_VERSION_KEY",
     "RUN_ID_KEY",
@@ -52,6 +53,8 @@ TASK_OUTCOMES_KEY = "toh:metrics:task-outcomes"
 SCREENINGS_KEY = "toh:metrics:screenings"
 # Hash: "hook" | "worker" -> resources about another patient that a record query or a prefetch returned, dropped.
 FOREIGN_RESOURCES_KEY = "toh:metrics:foreign-resources"
+# Hash: reason (report_sources.unread_reason) -> report parts whose text was not read, by hooks and workers.
+REPORT_TEXT_UNREAD_KEY = "toh:metrics:report-text-unread"
 # List of JSON records: work that failed permanently (a 4xx from the FHIR server), with the reason.
 DEAD_LETTERS_KEY = "toh:dead-letters"
 # Stream of CDS Hooks feedback, one entry per distinct feedback item (AOF keeps it across restarts).

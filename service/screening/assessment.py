@@ -76,6 +76,7 @@ class Assessment:
     in_population: bool
     hits: tuple[RuleHit, ...]
     outcomes: tuple[Outcome, ...] = field(default=())
+    unread: tuple[tuple[str, str], ...] = ()  # (report reference, what of its text was not read and why)
 
     @property
     def topics(self) -> list[str]:

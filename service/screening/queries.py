@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from service.screening.report_sources import RADIOLOGY_NOTE_CODES
 from service.screening.valuesets import observation_loinc_codes
 
 __all__ = ["PREFETCH", "render_prefetch"]
@@ -29,6 +30,11 @@ PREFETCH: dict[str, str] = {
     "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_count=100",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_count=100",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_count=100",
+    # Radiology notes (clinical.md 2.8: a red flag stated only in the full report must still fire), by their LOINC
+    # document type, so that other notes and their attachments are not fetched.
+    "documentReferences": "DocumentReference?patient={{context.patientId}}&type="
+    + ",".join(f"http://loinc.org|{code}" for code in sorted(RADIOLOGY_NOTE_CODES))
+    + "&_count=50",
 }
 
 

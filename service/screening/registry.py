@@ -32,6 +32,7 @@ __all__ = [
     "Suppression",
     "Topic",
     "problems",
+    "silenced_by",
 ]
 
 
@@ -194,6 +195,14 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
 ORDER_HOOK_TOPICS = frozenset({Topic.IMAGING_SAFETY, Topic.ANTIRESORPTIVE_CAUTION, *RED_FLAG_CARDS.values()})
 # Value sets the patient context reads for facts no single rule owns (labs shown on cards, modality of a study).
 CONTEXT_VALUE_SETS = ("esr", "calcium", "phosphate", "mri_study")
+
+
+def silenced_by(topic: str, indicator: str, reason: str) -> bool:
+    """Whether an override with `reason` silences this card for the same data (clinical.md 2.7 and 2.8, "Snoozing"):
+    any reason silences an ordinary card; a red flag or a critical card only "already-addressed", so that a managed
+    fracture does not fire critical at every chart open, while new data (a new uuid) shows it again."""
+    grave = indicator == "critical" or topic in RED_FLAG_CARDS.values()
+    return reason == "already-addressed" or not grave
 
 
 def problems(

@@ -44,7 +44,10 @@ def evaluate(context: PatientContext, config: ScreeningConfig) -> tuple[Assessme
     dxa = dxa_outcome(ev, screened)
     if dxa is not None:
         outcomes.append(dxa)
-    assessment = Assessment(context.patient_id, ev.now, RULES_VERSION, screened, tuple(ev.hits), tuple(outcomes))
+    unread = tuple(context.unread)
+    assessment = Assessment(
+        context.patient_id, ev.now, RULES_VERSION, screened, tuple(ev.hits), tuple(outcomes), unread
+    )
     return assessment, ev
 
 

@@ -22,7 +22,7 @@ from tests.screening.scenario_data import CASES
 INDEX = next(case for case in CASES if case.id == "01")
 TODAY = next(s for s in SCENARIOS if s.id == "01").build(datetime.now(UTC)).resources  # the service uses the clock
 KEYS = ("patient", "conditions", "observations", "procedures", "encounters", "imagingStudies", "diagnosticReports",
-        "medicationRequests", "medicationStatements")  # fmt: skip
+        "medicationRequests", "medicationStatements", "documentReferences")  # fmt: skip
 
 
 def full_prefetch(resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -30,6 +30,7 @@ def full_prefetch(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "conditions": "Condition", "observations": "Observation", "procedures": "Procedure", "encounters": "Encounter",
         "imagingStudies": "ImagingStudy", "diagnosticReports": "DiagnosticReport",
         "medicationRequests": "MedicationRequest", "medicationStatements": "MedicationStatement",
+        "documentReferences": "DocumentReference",
     }  # fmt: skip
     prefetch: dict[str, Any] = {"patient": next(r for r in resources if r["resourceType"] == "Patient")}
     for key, kind in by_type.items():

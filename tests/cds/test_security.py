@@ -53,7 +53,7 @@ def body_for(endpoint: str) -> dict[str, Any]:
         "patient": SEED.resources[0],
         "conditions": _bundle(r for r in SEED.resources if r["resourceType"] != "Patient"),
     }
-    prefetch.update(dict.fromkeys(("observations", "procedures", "encounters", "imagingStudies", "diagnosticReports", "medicationRequests", "medicationStatements")))  # fmt: skip
+    prefetch.update(dict.fromkeys(("observations", "procedures", "encounters", "imagingStudies", "diagnosticReports", "medicationRequests", "medicationStatements", "documentReferences")))  # fmt: skip
     return {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
 
 

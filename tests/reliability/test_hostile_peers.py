@@ -217,7 +217,7 @@ def token(key: Any, audience: str, kid: str = "k1", issuer: str = ISSUER, **head
 PATIENT_VIEW = "/cds-services/toh-patient-view"
 PREFETCHED = {"patient": {"resourceType": "Patient", "id": "p1", "gender": "female"}} | dict.fromkeys(
     ("conditions", "observations", "procedures", "encounters", "imagingStudies", "diagnosticReports",
-     "medicationRequests", "medicationStatements")
+     "medicationRequests", "medicationStatements", "documentReferences")
 )  # fmt: skip
 
 
