@@ -7,6 +7,7 @@ them to requests through `request.state`.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -82,8 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("notify.no_token", detail="TOH_NOTIFY_TOKEN is unset: every notification is refused (401)")
         if not settings.cds_require_auth:
             log.warning("cds.auth_disabled", detail="TOH_CDS_REQUIRE_AUTH=false: CDS Hooks JWTs are NOT verified")
-        # The report reader's NLP pipeline loads once per process (about 3 s), before the first hook would pay it.
-        await anyio.to_thread.run_sync(report_reading.warm)
+        # The report reader's NLP pipeline loads once per process (3-5 s of imports), in the background so that the
+        # API listens at once; a hook that reads a report before it is loaded waits for it, once.
+        threading.Thread(target=report_reading.warm, name="report-reader-warm", daemon=True).start()
         redis = _redis(settings)
         celery = create_celery_app(settings)
         http = outbound_client(

@@ -11,9 +11,11 @@ from service.screening.assessment import Recommendation as R
 
 __all__ = [
     "DXA_ADVICE",
+    "DXA_LOW_ADVICE",
     "GADOLINIUM",
     "IMAGING_SAFETY",
     "XRAY_APPROPRIATE",
+    "BoneDrug",
     "Phase",
     "analgesia",
     "antiresorptive",
@@ -22,6 +24,7 @@ __all__ = [
     "toh_consider",
     "toh_consistent",
     "toh_localise",
+    "toh_unlikely",
 ]
 
 Phase = Literal["pregnancy", "postpartum", "lactation"]
@@ -43,13 +46,23 @@ def analgesia(phase: Phase, breastfeeding_unknown: bool = False) -> R:
 
 def toh_consider(phase: Phase, breastfeeding_unknown: bool = False) -> tuple[R, ...]:
     """Card A: the examination that separates TOH from pelvic girdle pain first, then the MRI."""
-    labs = "Bloods: CBC, CRP, ESR, calcium, phosphate, 25-OH vitamin D, PTH, creatinine"
+    labs = "Bloods: CBC, CRP, ESR, calcium, phosphate, ALP, 25-OH vitamin D, PTH, creatinine"
     return (
         R("Examine: pain on weight bearing, painful or restricted hip rotation and a limp point to the hip, not the "
           "pelvic girdle."),
         R(f"{_MRI}: oedema shows within days, X-rays stay normal for 4-8 weeks.", ("acog723", "asadipooya2017")),
         R(f"Crutches until imaging; {_VTE}.", ("galanis2023", "rcog37a")),
         R(f"{labs} (ALP rises normally late in pregnancy)." if phase == "pregnancy" else f"{labs}."),
+        analgesia(phase, breastfeeding_unknown),
+    )  # fmt: skip
+
+
+def toh_unlikely(named: str, phase: Phase, breastfeeding_unknown: bool = False) -> tuple[R, ...]:
+    """Card A when symphysis dysfunction or meralgia paresthetica is coded and nothing points at the hip."""
+    return (
+        R(f"Examine: pain on weight bearing, painful or restricted hip rotation or a limp point to the hip; pain "
+          f"that fits {named} does not."),
+        R(f"Only if it is the hip: {_MRI}, and crutches until then.", ("acog723", "asadipooya2017")),
         analgesia(phase, breastfeeding_unknown),
     )  # fmt: skip
 
@@ -87,13 +100,13 @@ def toh_consistent(phase: Phase, follow_up: bool, breastfeeding_unknown: bool = 
 
 def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bool = True) -> tuple[R, ...]:
     if rule == "R1" and critical:
-        recs = [
-            R("Urgent: exclude septic arthritis or osteomyelitis (blood cultures, joint aspiration).", ("radiolmed1995",)),
-            R("Urgent orthopaedic review; MRI remains the first imaging test.", ("asadipooya2017", "vassalou2019")),
-        ]  # fmt: skip
-        if phase != "pregnancy":
-            recs.append(R("Obstetric review for the source of a postpartum fever."))
-        return tuple(recs)
+        return (
+            R("Urgent: exclude septic arthritis or osteomyelitis: blood cultures, CBC, CRP; ultrasound the hip and "
+              "aspirate an effusion now, do not wait for MRI.", ("radiolmed1995", "vassalou2019")),
+            R("Urgent orthopaedic review; MRI without contrast when available.", ("asadipooya2017",)),
+            R("Urgent obstetric review: fetal monitoring and the source of the fever." if phase == "pregnancy" else
+              "Obstetric review for the source of a postpartum fever."),
+        )  # fmt: skip
     if rule == "R1":
         recs = [
             R("Exclude infection: examine, CBC, CRP, blood cultures if febrile.", ("radiolmed1995",)),
@@ -109,7 +122,7 @@ def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bo
         )
     if rule == "R2":
         recs = [
-            R("Strict non-weight-bearing now.", ("archosteoporos2017",)),
+            R(f"Strict non-weight-bearing now; {_VTE}.", ("archosteoporos2017", "rcog37a")),
             R("Urgent orthopaedic review.", ("aldourobi2021",)),
         ]
         if phase == "pregnancy":
@@ -126,9 +139,9 @@ def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bo
         )
     if rule == "R7":
         return (
-            R("Treat the thrombosis first (obstetric and haematology care); thigh or groin pain with a DVT is the DVT.",
-              ("rcog37a",)),
-            R("Reassess the hip once the VTE is treated, if the pain persists."),
+            R("Thigh or groin pain with a recent DVT or PE is VTE until shown otherwise: assess for a new or extending "
+              "clot now (compression ultrasound), with obstetric and haematology care.", ("rcog37a",)),
+            R("Reassess the hip once the VTE is managed, if the pain persists."),
         )  # fmt: skip
     recs = [R("Exclude a fracture first: do not delay imaging for MRI availability.", ("acog723",))]
     if phase == "pregnancy":
@@ -140,9 +153,15 @@ def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bo
     return tuple(recs)
 
 
-def plo_consider(phase: Phase) -> tuple[R, ...]:
+def plo_consider(phase: Phase, dxa_done: str | None = None) -> tuple[R, ...]:
+    if dxa_done:
+        dxa = R(f"{dxa_done}: repeat after weaning, read by Z-score.", ("iscd2005",))
+    elif phase == "pregnancy":
+        dxa = R("DXA of spine and hip after delivery, read by Z-score.", ("iscd2005",))
+    else:
+        dxa = R("DXA of spine and hip, read by Z-score.", ("iscd2005",))
     recs = [
-        R("DXA of spine and hip, read by Z-score.", ("iscd2005",)),
+        dxa,
         R("Bloods: 25-OH vitamin D, PTH, calcium, TSH, coeliac screen.", ("kovacs_ralston2015",)),
         R("Specialist (bone metabolism) review.", ("scioscia2023",)),
         R("Antiresorptives only after weaning, on specialist advice.", ("kovacs2025",)),
@@ -153,10 +172,7 @@ def plo_consider(phase: Phase) -> tuple[R, ...]:
 
 
 _BONE_DRUG_LINES: dict[BoneDrug, R] = {
-    "bisphosphonate": R(
-        "Bisphosphonates stay in bone for years: not in pregnancy or breastfeeding.",
-        ("kovacs2014",),
-    ),
+    "bisphosphonate": R("Bisphosphonates stay in bone for years: not in pregnancy or breastfeeding.", ("kovacs2014",)),
     "denosumab": R(
         "Denosumab is contraindicated in pregnancy, and stopping it brings rebound bone loss: do not start it now.",
         ("prolia",),
@@ -169,10 +185,24 @@ _BONE_DRUG_LINES: dict[BoneDrug, R] = {
     "abaloparatide": R("Abaloparatide is approved only after menopause: not in pregnancy or breastfeeding."),
     "other": R("Not for use in pregnancy or breastfeeding."),
 }
+# What to say of a drug she already takes: stop it, and for denosumab plan the rebound.
+_ACTIVE_DRUG_LINES: dict[BoneDrug, R] = {
+    "bisphosphonate": R("Stop the bisphosphonate: not for pregnancy or breastfeeding, and it stays in bone for years.",
+                        ("kovacs2014",)),
+    "denosumab": R("Denosumab is contraindicated in pregnancy: stop it, and plan with a specialist for the rebound "
+                   "bone loss that follows stopping.", ("prolia",)),
+}  # fmt: skip
 
 
-def antiresorptive(drug: BoneDrug) -> tuple[R, ...]:
-    """Card D, drug by drug (clinical.md 2.8)."""
+def antiresorptive(drug: BoneDrug, *, active: bool = False) -> tuple[R, ...]:
+    """Card D, drug by drug (clinical.md 2.8); for a drug she already takes (active), what to do about it now."""
+    if active:
+        first = _ACTIVE_DRUG_LINES.get(drug) or R(f"{_BONE_DRUG_LINES[drug].text} Stop it.", _BONE_DRUG_LINES[drug].citations)  # fmt: skip
+        return (
+            first,
+            R("Not indicated: bone loss of pregnancy and lactation recovers after delivery and weaning.", ("kovacs2025",)),
+            R("Specialist review now: what to stop, and what, if anything, after weaning.", ("thanasa2024",)),
+        )  # fmt: skip
     return (
         _BONE_DRUG_LINES[drug],
         R("Not indicated: bone loss of pregnancy and lactation recovers after delivery and weaning.", ("kovacs2025",)),
@@ -181,9 +211,16 @@ def antiresorptive(drug: BoneDrug) -> tuple[R, ...]:
 
 
 DXA_ADVICE = (
-    R("Read the Z-score: before menopause a T-score is not diagnostic; Z <= -2.0 is below expected.", ("iscd2005",)),
+    R("Read the Z-score: before menopause a T-score is not diagnostic; a Z-score of -2.0 or less is below the "
+      "expected range.", ("iscd2005",)),
     R("Low BMD in lactation is expected and recovers after weaning: re-measure then.", ("kovacs2025",)),
-)
+)  # fmt: skip
+DXA_LOW_ADVICE = (
+    R("A Z-score of -2.0 or less is below the expected range, in lactation too: not explained by breastfeeding alone.",
+      ("iscd2005",)),
+    R("Work up bone loss: 25-OH vitamin D, PTH, calcium, TSH, coeliac screen; specialist (bone metabolism) review.",
+      ("kovacs_ralston2015",)),
+)  # fmt: skip
 IMAGING_SAFETY = (
     R("MRI without contrast is the preferred first test in pregnancy and detects TOH earlier.", ("acog723",)),
     R(
@@ -192,7 +229,7 @@ IMAGING_SAFETY = (
     ),
 )
 XRAY_APPROPRIATE = (
-    R("After trauma or with a fracture the drafted X-ray is the right first test: the dose is far below harmful "
-      "levels, do not delay it.", ("acog723",)),
+    R("With a fracture or after trauma the drafted X-ray is appropriate: the dose is far below harmful levels; do "
+      "not delay it for an MRI.", ("acog723",)),
 )  # fmt: skip
 GADOLINIUM = (R("Avoid gadolinium in pregnancy unless essential: order the study without contrast.", ("acog723",)),)

@@ -7,7 +7,7 @@ Malformed or unknown resources are skipped, and data dated after `now` is not ye
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet,
 
 __all__ = [
     "BONE_AGENTS",
+    "PLO_FRACTURES",
     "PREGNANCY_DAYS",
     "PREGNANCY_MAX_DAYS",
     "Dxa",
@@ -141,9 +142,6 @@ _VOID_STATUS = {"entered-in-error", "cancelled"}
 # A DVT or PE resolved this recently still counts (clinical.md 2.8, R7); so does a fracture code without an
 # encounter character recorded this recently (R2).
 RECENT_DAYS = 90
-# ICD-10-CM 7th characters of an initial encounter for a fracture (A closed, B and C open); D/G/K/P (subsequent
-# encounters) and S (sequela) are history (clinical.md 2.8, R2).
-_INITIAL_ENCOUNTER = frozenset("ABC")
 
 
 @dataclass(frozen=True)
@@ -160,6 +158,7 @@ class Pain:
     region: Region
     side: Side | None
     onset: datetime | None
+    thigh: bool = False  # coded as thigh pain (M79.65x): a hip trigger, and a DVT to exclude first
 
 
 @dataclass(frozen=True)
@@ -196,7 +195,7 @@ class ImagingReport:
     modality: str | None  # MR, XR, CT, DXA or None when the report does not say
     findings: frozenset[str]  # asserted at the hip: bone_marrow_oedema, fracture, avascular_necrosis, left, ...
     uncertain: frozenset[str] = frozenset()  # hedged at the hip ("fracture cannot be excluded")
-    elsewhere: frozenset[str] = frozenset()  # asserted at another site: pelvic_insufficiency_fracture, ...
+    elsewhere: frozenset[str] = frozenset()  # asserted at another site: sacral_fracture, ...
     unread: tuple[str, ...] = ()  # parts of the report whose text was not read, and why
 
 
@@ -212,6 +211,7 @@ class PatientContext:
     gestational_age_days: int | None = None
     delivery_date: datetime | None = None
     delivery_evidence: list[Evidence] = field(default_factory=list)
+    puerperium_evidence: list[Evidence] = field(default_factory=list)  # after a delivery, dated or not (O85-O92...)
     lactation_evidence: list[Evidence] = field(default_factory=list)
     pains: list[Pain] = field(default_factory=list)
     coded: dict[str, list[Evidence]] = field(default_factory=dict)
@@ -225,6 +225,7 @@ class PatientContext:
     reports: list[ImagingReport] = field(default_factory=list)
     risk_medications: list[Evidence] = field(default_factory=list)
     unread: list[tuple[str, str]] = field(default_factory=list)  # (report reference, what of its text was not read)
+    mri_orders: list[Evidence] = field(default_factory=list)  # MRI orders active now (not this session's drafts)
     medications: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # Medication resources by reference
     recorded_due_dates: list[datetime] = field(default_factory=list)  # every EDD in the record, any pregnancy
 
@@ -348,6 +349,7 @@ class _Builder:
             "DocumentReference": self._documentreference,
             "MedicationRequest": self._medicationrequest,
             "MedicationStatement": self._medicationstatement,
+            "ServiceRequest": self._servicerequest,
         }
         for resource in resources:
             handler = handlers.get(resource["resourceType"])
@@ -389,10 +391,10 @@ class _Builder:
                 self.context.resolved_toh.append(Evidence(reference, description, when, plain))
             vte = value_set("venous_thromboembolism")
             if vte.matches(code) and when is not None and (self.now - when).days <= RECENT_DAYS:
-                day = when.date().isoformat()
+                label = _vte_label(code)
                 self.context.coded.setdefault("venous_thromboembolism", []).append(
-                    Evidence(reference, _describe(vte, code, "VTE, resolved", when), onset or when,
-                             f"Deep vein thrombosis or pulmonary embolism, resolved {day}")
+                    Evidence(reference, _describe(vte, code, f"{label}, resolved", when), when,
+                             f"{label}, resolved {when.date().isoformat()}")
                 )  # fmt: skip
             return
         self._coded(reference, code, onset, resource)
@@ -425,8 +427,11 @@ class _Builder:
             description = f"Postpartum state ({_code_label(code)}) from {onset.date().isoformat()}"
             self.puerperium.append((onset, Evidence(reference, description, onset, f"Puerperium recorded{day}")))
         if "lactation" in names:
-            description = _describe(value_set("lactation"), code, "Breastfeeding", onset, "recorded ")
-            context.lactation_evidence.append(Evidence(reference, description, onset, f"Breastfeeding recorded{day}"))
+            # Dated by its newest assertion: an entry recorded last month of a breastfeeding begun a year ago is news.
+            seen = max((d for d in (onset, first_date(resource, "recordedDate")) if d is not None), default=None)
+            description = _describe(value_set("lactation"), code, "Breastfeeding", seen, "recorded ")
+            said = f" on {seen.date().isoformat()}" if seen else ""
+            context.lactation_evidence.append(Evidence(reference, description, seen, f"Breastfeeding recorded{said}"))
         self._pains(reference, code, onset, resource, names)
         if "fracture_needing_site" in names and "hip_body_site" in classify(resource.get("bodySite")):
             names = names | {"femoral_fracture"}
@@ -437,18 +442,21 @@ class _Builder:
         for name in CODED_FINDINGS:
             if name in names:
                 label = name.replace("_", " ").capitalize()
-                plain = f"{_CODED_LABELS.get(name, label)} recorded{day}"
+                shown = _vte_label(code) if name == "venous_thromboembolism" else _CODED_LABELS.get(name, label)
+                plain = f"{shown} recorded{day}"
                 context.coded.setdefault(name, []).append(
                     Evidence(reference, _describe(value_set(name), code, label, onset), onset, plain)
                 )
 
     def _current_fracture(self, code: Any, onset: datetime | None) -> bool:
-        """An initial-encounter code is a current fracture; a subsequent-encounter or sequela code is history; a code
-        without an encounter character counts when recorded within RECENT_DAYS (clinical.md 2.8, R2)."""
+        """A fracture code recorded within RECENT_DAYS is a current fracture (a subsequent-encounter code then is a
+        fracture still healing), unless it is a sequela (7th character S); older codes, of any encounter, are history
+        (clinical.md 2.8, R2, read with the clinical review: a healing femoral neck fracture must not vanish, and an
+        initial-encounter code from before this pregnancy is no fracture today)."""
         for system, value in codings(code):
             compact = value.replace(".", "").upper()
-            if system in (ICD10CM, ICD10) and len(compact) == 7 and compact[0] in "SM":
-                return compact[6] in _INITIAL_ENCOUNTER
+            if system in (ICD10CM, ICD10) and len(compact) == 7 and compact[0] in "SM" and compact[6] == "S":
+                return False
         return onset is None or (self.now - onset).days <= RECENT_DAYS
 
     def _pains(
@@ -462,12 +470,14 @@ class _Builder:
             # R10.3x is a hip trigger only with a hip or groin site, else the weak trigger (clinical.md 2.7).
             region: Region = "groin" if {"hip_body_site", "groin_body_site"} & sites else "pelvic"
             found.append((region, "lower_abdominal_pain", "Lower abdominal pain"))
+        thigh = any(s in (ICD10CM, ICD10) and c.replace(".", "").upper().startswith("M7965") for s, c in codings(code))
         for region, name, label in found:
+            label = "Thigh pain" if thigh and name == "hip_pain" else label
             side = _side_of(resource, code)
             described = _describe(value_set(name), code, f"{label}, {side}" if side else label, onset, "onset ")
             plain = f"{label} ({'both sides' if side == 'bilateral' else side})" if side else label
             plain += f" since {onset.date().isoformat()}" if onset else ""
-            self.context.pains.append(Pain(Evidence(reference, described, onset, plain), region, side, onset))
+            self.context.pains.append(Pain(Evidence(reference, described, onset, plain), region, side, onset, thigh))
 
     # Observations --------------------------------------------------------------------------------------------
     def _observation(self, resource: Mapping[str, Any]) -> None:
@@ -643,8 +653,11 @@ class _Builder:
         if reference is None or status_of(resource) in _VOID_STATUS or (when is not None and when > self.now):
             return
         source = report_text(resource)
+        reading = read_report(source.text) if source.text else None
+        if reading is not None and reading.not_english:
+            source = replace(source, unread=(*source.unread, "report text: not in English, not read"))
         self.context.unread += [(reference, line) for line in source.unread]
-        found = _report_findings(read_report(source.text) if source.text else None, hip_study)
+        found = _report_findings(reading, hip_study)
         findings, uncertain, elsewhere = (set(part) for part in found)
         # A subchondral fracture line inside marrow oedema is part of TOH; without the oedema it is a fracture.
         if "subchondral_fracture" in findings and "bone_marrow_oedema" not in findings:
@@ -660,7 +673,7 @@ class _Builder:
         ):
             if value_set(name).matches(conclusion_codes):
                 findings.add(finding)
-        if not (findings or uncertain or elsewhere or source.unread):
+        if not (findings or uncertain or elsewhere or source.unread or source.text):
             return
         kind = {"MR": "MRI", "XR": "Radiograph", "CT": "CT", "DXA": "DXA"}.get(modality or "", "Imaging")
         said = [
@@ -670,7 +683,11 @@ class _Builder:
         said += [_PLAIN_FINDINGS.get(f, f) for f in sorted(elsewhere)]
         if source.unread:
             said.append("part of the report text not read")
+        if not any(said):  # read, and nothing at the hip: what it ruled out, so that a card can name the study
+            ruled_out = sorted({_PLAIN_FINDINGS.get(f.kind, f.kind) for f in reading.findings if f.negated}) if reading else []  # fmt: skip
+            said.append(f"no {' or '.join(ruled_out)} reported" if ruled_out else "no finding at the hip reported")
         shown = ", ".join(sorted(f.replace("_", " ") for f in findings | uncertain | elsewhere if f not in _SIDES))
+        shown = shown or "no finding at the hip"
         unread = f"; text not read: {'; '.join(source.unread)}" if source.unread else ""
         day = f", {when.date().isoformat()}" if when else ""
         plain = f"{kind}{' on ' + when.date().isoformat() if when else ''}: {', '.join(w for w in said if w)}"
@@ -679,6 +696,20 @@ class _Builder:
             ImagingReport(evidence, when, modality, frozenset(findings), frozenset(uncertain), frozenset(elsewhere),
                           source.unread)
         )  # fmt: skip
+
+    def _servicerequest(self, resource: Mapping[str, Any]) -> None:
+        """An MRI already ordered (active, not a draft of this ordering session): card A then suggests none."""
+        reference = reference_of(resource)
+        when = first_date(resource, "authoredOn", "occurrenceDateTime")
+        if (
+            reference is None
+            or status_of(resource) not in ("active", "on-hold")
+            or (when is not None and when > self.now)
+        ):
+            return
+        if value_set("mri_study").matches(resource.get("code")):
+            said = f" on {when.date().isoformat()}" if when else ""
+            self.context.mri_orders.append(Evidence(reference, f"MRI ordered{said}", when, f"MRI ordered{said}"))
 
     def _medicationrequest(self, resource: Mapping[str, Any]) -> None:
         self._medication(resource, "authoredOn")
@@ -716,6 +747,11 @@ class _Builder:
             context.delivery_date = delivered
             context.delivery_evidence = [e for d, e in deliveries if d == delivered]
             self.negations.append(delivered)
+        # Puerperal codes of this puerperium: after the delivery, if dated; they date nothing themselves.
+        puerperium = [(d, e) for d, e in self.puerperium if context.delivery_date is None or d >= context.delivery_date]
+        context.puerperium_evidence = [e for _, e in sorted(puerperium, key=lambda item: (item[0], item[1].reference))]
+        if puerperium and context.delivery_date is None:
+            self.negations.append(min(d for d, _ in puerperium))  # delivered before them
         # Evidence older than the latest delivery or "not pregnant" belongs to an earlier pregnancy.
         since = max(self.negations, default=None)
         context.pregnancy_evidence = [e for d, e in self.pregnancy_signals if since is None or d > since]
@@ -728,9 +764,9 @@ class _Builder:
             context.gestational_age_days = ga_days + (self.now - at).days
 
     def _delivery_estimate(self) -> list[tuple[datetime, Evidence]]:
-        """With no delivery evidence, puerperal codes say only that the delivery came before them: the due date of
-        the pregnancy they end (recorded within PREGNANCY_DAYS before), else the earliest of this puerperium's codes
-        (those within a year of the latest)."""
+        """With no delivery evidence, puerperal codes say only that the delivery came before them; the due date of
+        the pregnancy they end (within PREGNANCY_DAYS before the first of them) is delivery evidence (2.8). Without
+        one the delivery date stays unknown: a mastitis code never supplies it."""
         if not self.puerperium:
             return []
         latest = max(date for date, _ in self.puerperium)
@@ -738,12 +774,21 @@ class _Builder:
         first, evidence = min(episode, key=lambda item: (item[0], item[1].reference))
         recorded = self.context.recorded_due_dates
         dues = [due for due in recorded if first - timedelta(days=PREGNANCY_DAYS) <= due <= first]
-        if dues:
-            due = max(dues)
-            day = due.date().isoformat()
-            return [(due, Evidence(evidence.reference, f"{evidence.description}; due date {day}", due,
-                                   f"Delivered around {day} (the due date)"))]  # fmt: skip
-        return [(first, evidence)]
+        if not dues:
+            return []
+        due = max(dues)
+        day = due.date().isoformat()
+        return [(due, Evidence(evidence.reference, f"{evidence.description}; due date {day}", due,
+                               f"Delivered around {day} (the due date)"))]  # fmt: skip
+
+
+def _vte_label(code: Any) -> str:
+    """ "Pulmonary embolism" or "Deep vein thrombosis", as the code says (I26, O88.2 and 59282003 are PE)."""
+    for system, value in codings(code):
+        compact = value.replace(".", "").upper()
+        if (system in (ICD10CM, ICD10) and compact.startswith(("I26", "O882"))) or (system == SNOMED and value == "59282003"):  # fmt: skip
+            return "Pulmonary embolism"
+    return "Deep vein thrombosis"
 
 
 def _dxa_code(concept: Any) -> str | None:
@@ -803,12 +848,14 @@ _PLAIN_FINDINGS = {
     "fracture": "fracture",
     "subchondral_fracture": "subchondral fracture line",
     "fracture_elsewhere": "fracture (not of the hip)",
-    "pelvic_insufficiency_fracture": "insufficiency fracture of the sacrum or pubic ramus",
+    "sacral_fracture": "sacral insufficiency fracture",
+    "pubic_ramus_fracture": "pubic ramus insufficiency fracture",
     "vertebral_fracture": "vertebral fracture",
     "oedema_elsewhere": "marrow oedema away from the hip",
     "avascular_necrosis": "avascular necrosis pattern",
     "osteopenia": "decreased bone density",
     "resolution": "resolving",
+    "persisting": "not yet resolved",
 }
 _SIDES = frozenset({"left", "right", "bilateral"})
 _HIP_SITES = frozenset({"femoral_head", "femoral_neck", "proximal_femur", "hip"})
@@ -816,6 +863,10 @@ _FRACTURES = frozenset({"fracture", "subchondral_fracture", "insufficiency_fract
 # What an asserted finding at the hip counts as: a femoral neck stress or insufficiency fracture is a fracture;
 # a stress reaction is a fracture not yet excluded (uncertain).
 _AT_THE_HIP = {"insufficiency_fracture": "fracture"}
+# A fracture away from the hip: sacral and pubic-ramus (insufficiency) fractures and vertebral fractures are PLO
+# evidence in pregnancy and lactation (card G); others are named, not weighed.
+_FRACTURE_AT = {"sacrum": "sacral_fracture", "pubic_ramus": "pubic_ramus_fracture", "spine": "vertebral_fracture"}
+PLO_FRACTURES = frozenset(_FRACTURE_AT.values())
 
 
 def _report_findings(reading: Reading | None, hip_study: bool) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
@@ -832,8 +883,7 @@ def _report_findings(reading: Reading | None, hip_study: bool) -> tuple[frozense
         at_hip = f.site in _HIP_SITES or (f.site is None and (hip_study or not fracture))
         if not at_hip:
             if f.asserted and fracture:
-                pelvic = f.site in ("sacrum", "pubic_ramus")
-                elsewhere.add("pelvic_insufficiency_fracture" if pelvic else "vertebral_fracture" if f.site == "spine" else "fracture_elsewhere")  # fmt: skip
+                elsewhere.add(_FRACTURE_AT.get(f.site or "", "fracture_elsewhere"))
             elif f.asserted and f.kind == "bone_marrow_oedema":
                 elsewhere.add("oedema_elsewhere")
             continue
@@ -842,7 +892,9 @@ def _report_findings(reading: Reading | None, hip_study: bool) -> tuple[frozense
             uncertain.add(kind)
             continue
         findings.add(_AT_THE_HIP.get(f.kind, f.kind))
-        if f.side is not None and f.kind in ("bone_marrow_oedema", "transient_osteoporosis", "effusion"):
+        if f.kind == "persisting":  # "persists on the left", "partial resolution": the oedema is still there
+            findings.add("bone_marrow_oedema")
+        if f.side is not None and f.kind in ("bone_marrow_oedema", "transient_osteoporosis", "effusion", "persisting"):
             findings.add(f.side)
     if {"left", "right"} <= findings:
         findings.add("bilateral")

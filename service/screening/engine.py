@@ -16,6 +16,7 @@ from service.screening.context import PatientContext, build_context
 from service.screening.evaluation import Evaluation
 from service.screening.orders import active_agent_outcomes, order_outcomes
 from service.screening.registry import ORDER_HOOK_TOPICS, RED_FLAG_CARDS
+from service.screening.report_sources import unread_reason
 from service.screening.rules import evaluate
 
 __all__ = ["assess", "screen", "screen_orders"]
@@ -26,7 +27,31 @@ _RED_FLAG_TOPICS = frozenset(RED_FLAG_CARDS.values())
 def _assess(context: PatientContext, config: ScreeningConfig) -> tuple[Assessment, Evaluation]:
     raw, ev = evaluate(context, config)
     active = active_agent_outcomes(context, raw, ev.breastfeeding_unknown)
-    return replace(raw, outcomes=coherent((*raw.outcomes, *active))), ev
+    outcomes = coherent((*raw.outcomes, *active))
+    return replace(raw, outcomes=_unread_said(outcomes, context)), ev
+
+
+_UNREAD_WORDS = {
+    "too-large": "only partly read (too long)",
+    "url-only": "not read (a link only)",
+    "language": "not read (not in English)",
+    "content-type": "not read (not a text document)",
+}
+
+
+def _unread_said(outcomes: tuple[Outcome, ...], context: PatientContext) -> tuple[Outcome, ...]:
+    """A card must say when a report it could not read may hold what it lacks (clinical.md 2.8: a red flag stated
+    only in the full report must still fire; issue 25, bad input): the evidence trail lists each part, the card
+    names the report."""
+    unread = [r for r in context.reports if r.unread]
+    if not unread or not outcomes:
+        return outcomes
+    notes = []
+    for report in sorted(unread, key=lambda r: (r.at or context.now, r.evidence.reference))[-2:]:
+        words = sorted({_UNREAD_WORDS.get(unread_reason(line), "not readable") for line in report.unread})
+        day = f" of {report.at.date().isoformat()}" if report.at else ""
+        notes.append(f"Imaging report{day} {', '.join(words)}: read it before relying on this card.")
+    return tuple(replace(outcome, notes=(*notes, *outcome.notes)) for outcome in outcomes)
 
 
 def assess(context: PatientContext, config: ScreeningConfig | None = None) -> Assessment:

@@ -82,6 +82,8 @@ class Evaluation:
             return max(earliest, c.pregnancy_began) if c.pregnancy_began else earliest
         if c.delivery_date is not None:
             return c.delivery_date - timedelta(days=PREGNANCY_DAYS)
+        if c.puerperium_evidence and c.puerperium_evidence[0].date is not None:  # delivered before it, date unknown
+            return c.puerperium_evidence[0].date - timedelta(days=PREGNANCY_DAYS)
         return self.now - timedelta(days=self.config.lactation_extension_days + PREGNANCY_DAYS)
 
     def recent(self, pain: Pain) -> bool:
@@ -99,6 +101,8 @@ class Evaluation:
             feeding = "; breastfeeding recorded over 6 months ago" if self.breastfeeding_unknown else ", breastfeeding"
         if c.delivery_date is not None:
             return f"Delivered {c.delivery_date.date().isoformat()} ({ago(c.delivery_date, self.now)}){feeding}"
+        if c.puerperium_evidence:
+            return f"After delivery; delivery date not recorded{feeding}"
         return "Breastfeeding; delivery date not recorded"
 
     def reasons(self, *groups: list[str]) -> tuple[str, ...]:

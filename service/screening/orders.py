@@ -76,7 +76,7 @@ def _imaging_safety(
         summary = "Avoid gadolinium in pregnancy unless essential: the same MRI without contrast is suggested."
         recommendations, label = advice.GADOLINIUM, "MRI with gadolinium ordered in pregnancy"
     else:
-        summary = "MRI without contrast is preferred in pregnancy and detects TOH earlier; X-ray is not forbidden."
+        summary = f"MRI without contrast is preferred in pregnancy and detects TOH earlier; {'a CT' if what == 'CT' else 'an X-ray'} is not forbidden."  # fmt: skip
         recommendations, label = advice.IMAGING_SAFETY, "Ionising imaging ordered in pregnancy"
     hits = (
         RuleHit("C", label, (Evidence(reference, f"{what} order ({code})"),), RULES["C"].sources),
@@ -92,13 +92,18 @@ def _states(assessment: Assessment) -> tuple[bool, bool, bool]:
     return "P1" in fired, "P2" in fired, "P3" in fired
 
 
+_DRUG_NAMES = {"romosozumab": "Romosozumab", "teriparatide": "Teriparatide", "abaloparatide": "Abaloparatide"}
+
+
 def _bone_agent_card(
     assessment: Assessment, match: DrugMatch, evidence: Evidence, *, drafted: bool, breastfeeding_unknown: bool
 ) -> Outcome | None:
     pregnant, postpartum, breastfeeding = _states(assessment)
     if not (pregnant or breastfeeding or (postpartum and not drafted)):
         return None
-    label = BONE_AGENTS[match.drug_class]
+    drug = bone_drug(match)
+    label = _DRUG_NAMES.get(drug, BONE_AGENTS[match.drug_class])
+    unsure = breastfeeding and breastfeeding_unknown and not pregnant  # breastfeeding last recorded long ago
     state = "pregnancy" if pregnant else ("breastfeeding" if breastfeeding else "the year after delivery")
     indicator: Indicator = "critical" if match.drug_class == "denosumab" and pregnant else "warning"
     population = tuple(hit for hit in assessment.hits if hit.rule in ("P1", "P2", "P3"))
@@ -107,20 +112,24 @@ def _bone_agent_card(
     notes: list[str] = []
     if match.by_name:
         notes.append(f"Recognised by its name ('{match.name}'): the order carries no code we know.")
-    if breastfeeding and breastfeeding_unknown and not pregnant:
+    if unsure:
         notes.append("Breastfeeding was last recorded over 6 months ago: ask whether she still breastfeeds.")
     if any(topic in (Topic.TOH_CONSIDER, Topic.TOH_CONSISTENT) for topic in assessment.topics):
         notes.append("Transient osteoporosis of the hip is self-limited (6-12 months): antiresorptives are not needed.")
     if indicator == "critical":
-        summary = f"Denosumab is contraindicated in pregnancy: {'do not sign this order' if drafted else 'review it now'}."  # fmt: skip
+        summary = f"Denosumab is contraindicated in pregnancy: {'do not sign this order' if drafted else 'stop it and plan the rebound with a specialist'}."  # fmt: skip
+    elif unsure:
+        summary = f"{label}, if she still breastfeeds, is not recommended: ask; bone loss recovers after weaning."
     else:
         summary = f"{label} during {state} is not recommended: bone loss recovers after delivery and weaning."
-    phase_word = "Pregnant" if pregnant else ("Breastfeeding" if breastfeeding else "Postpartum")
-    reasons = (f"{phase_word}; {label.lower()} {'drafted' if drafted else 'active'}",)
+    phase_word = "Pregnant" if pregnant else ("Breastfeeding last recorded over 6 months ago" if unsure else
+                                              "Breastfeeding" if breastfeeding else "Postpartum")  # fmt: skip
+    since = f" since {evidence.date.date().isoformat()}" if evidence.date and not drafted else ""
+    reasons = (f"{phase_word}; {label.lower()} {'drafted' if drafted else 'active'}{since}",)
     withdrawals = (evidence.reference,) if drafted else ()
     return Outcome(
         Topic.ANTIRESORPTIVE_CAUTION, indicator, summary, (order_hit, *population),
-        advice.antiresorptive(bone_drug(match)), notes=tuple(notes), withdrawals=withdrawals, reasons=reasons,
+        advice.antiresorptive(drug, active=not drafted), notes=tuple(notes), withdrawals=withdrawals, reasons=reasons,
     )  # fmt: skip
 
 

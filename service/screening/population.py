@@ -29,6 +29,10 @@ def in_population(ev: Evaluation) -> bool:
     postpartum = count is not None and 0 <= count <= config.postpartum_window_days and not pregnant
     if postpartum:
         ev.fire("P2", c.delivery_evidence, f"Postpartum, {count} days since delivery")
+    elif count is None and not pregnant and (puerperal := _recent_puerperium(ev)):
+        # A puerperal code says she delivered, not when (clinical.md 2.8): postpartum, the delivery date unknown.
+        postpartum = True
+        ev.fire("P2", puerperal, "Postpartum; delivery date not recorded")
     lactation = _current_lactation(ev)
     extended = bool(lactation) and config.lactation_extension_days > 0 and not pregnant
     if lactation:
@@ -41,6 +45,11 @@ def in_population(ev: Evaluation) -> bool:
         ev.fire("P3", lactation, label)
     ev.phase = "pregnancy" if pregnant else ("lactation" if lactation else "postpartum")
     return pregnant or postpartum or extended
+
+
+def _recent_puerperium(ev: Evaluation) -> list[Evidence]:
+    since = ev.now - timedelta(days=ev.config.postpartum_window_days)
+    return [e for e in ev.c.puerperium_evidence if e.date is not None and e.date >= since]
 
 
 def _current_lactation(ev: Evaluation) -> list[Evidence]:

@@ -119,16 +119,16 @@ def _summary(flag: Flag) -> str:
 
 
 _REVIEW = {
-    "R2": "a fracture is not excluded: review the report; non-weight-bearing until it is",
-    "R3": "avascular necrosis is possible: review it with the radiologist",
+    "R2": "possible fracture: review the report; non-weight-bearing until a fracture is excluded",
+    "R3": "possible avascular necrosis: review it with the radiologist",
 }
 
 
 def review_note(ev: Evaluation, flag: Flag) -> str:
-    """What a hedged red flag adds to the TOH card it does not replace: "MRI reported <date>: review" (2.8)."""
+    """What a hedged red flag puts first on the TOH card it does not replace: "MRI reported <date>: review" (2.8)."""
     fired = next(hit for hit in ev.hits if hit.rule == flag.rule)
     dated = sorted({e.date.date().isoformat() for e in fired.evidence if e.date is not None})
-    return f"Report{' of ' + ', '.join(dated) if dated else ''}: {_REVIEW[flag.rule]}."
+    return f"Imaging reported {', '.join(dated) if dated else 'undated'}: {_REVIEW[flag.rule]}."
 
 
 def red_flag_outcome(ev: Evaluation, flag: Flag, pains: list[Pain]) -> Outcome:

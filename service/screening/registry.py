@@ -179,7 +179,7 @@ class Suppression:
 
 
 _XRAY_FIRST = "the drafted X-ray is the right first test: ACOG 723 says not to withhold it when needed"
-_XRAY_SUMMARY = "The drafted X-ray is appropriate here: after trauma or with a fracture, do not delay it for an MRI."
+_XRAY_SUMMARY = "The drafted X-ray is appropriate here: with a fracture or after trauma, do not delay it for an MRI."
 SUPPRESSIONS: tuple[Suppression, ...] = (
     *(
         Suppression(flag, toh, "card", "a red flag replaces the TOH card")

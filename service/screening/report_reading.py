@@ -41,6 +41,7 @@ Kind = Literal[
     "osteopenia",
     "transient_osteoporosis",
     "resolution",
+    "persisting",
 ]
 Site = Literal[
     "femoral_head",
@@ -59,6 +60,8 @@ Side = Literal["left", "right", "bilateral"]
 # A report's findings are in its first pages; past this the text is not read (the reading cost grows with length).
 MAX_CHARS: Final = 20_000
 _CACHE_SIZE: Final = 4096
+_FOREIGN_LETTERS: Final = 6
+_FOREIGN_WORDS: Final = 6
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class Finding:
 @dataclass(frozen=True)
 class Reading:
     findings: tuple[Finding, ...]
+    # No finding, and in a dozen letters or more not one English stop word (spaCy's list) nor a site or side of the
+    # vocabulary: a report in another language, which the caller must say was not read, not take for a normal study.
+    not_english: bool = False
 
     def asserted(self, kind: Kind) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.kind == kind and f.asserted)
@@ -166,6 +172,18 @@ _TARGETS: Final[dict[str, tuple[_Pattern, ...]]] = {
         [_optional("bone"), _words("marrow"), _words(*_OEDEMA), _words("syndrome")],
     ),
     "RESOLUTION": ([_words("resolution", "resolved", "resolving")],),
+    # What has not resolved: "persists on the left", "residual oedema", "partial resolution" (2.8: only an MRI that
+    # reports resolution closes the episode).
+    "PERSISTING": (
+        [_words("persists", "persist", "persisting", "persistent", "residual", "ongoing", "unchanged", "improving")],
+        [_words("partial", "partially", "incomplete", "incompletely"), _words("resolution", "resolved", "resolving")],
+        [
+            _words("less", "reduced", "decreased", "decreasing"),
+            _optional("extensive", "marked", "in"),
+            _optional("extent"),
+            _words(*_OEDEMA),
+        ],
+    ),
 }
 
 # --- Anatomy and side: token patterns per site, matched into their own span groups. ------------------------------
@@ -354,6 +372,13 @@ def _context_rules() -> list[Any]:
         ),
         ConTextRule(
             "fracture risk", hypothetical, direction="BACKWARD", pattern=[_words("risk", "risks")], max_scope=2
+        ),
+        # A comparison with an earlier study is history, not today's finding: "Comparison: prior MRI showed oedema".
+        ConTextRule(
+            "prior study",
+            "HISTORICAL",
+            direction="FORWARD",
+            pattern=[_words("prior", "previous", "previously", "earlier", "comparison", "compared", "formerly")],
         ),
         ConTextRule(
             "prevent",
@@ -600,6 +625,19 @@ def _findings(doc: Doc) -> tuple[Finding, ...]:
     return tuple(findings)
 
 
+def _foreign(docs: list[Doc]) -> bool:
+    """Mostly letters outside ASCII (Arabic, Chinese, Cyrillic...), or six words and more with neither an English
+    stop word (spaCy's list) nor a site or side of the vocabulary ("Kein Frakturnachweis des Femurkopfes")."""
+    words = [token.text for doc in docs for token in doc if any(char.isalpha() for char in token.text)]
+    letters = [char for word in words for char in word if char.isalpha()]
+    if len(letters) < _FOREIGN_LETTERS:
+        return False  # too short to tell
+    if sum(1 for char in letters if not char.isascii()) > len(letters) / 5:
+        return True
+    english = any(token.is_stop for doc in docs for token in doc) or any(doc.spans["anatomy"] or doc.spans["side"] for doc in docs)  # fmt: skip
+    return len(words) >= _FOREIGN_WORDS and not english
+
+
 _lock = threading.Lock()
 _readings: OrderedDict[bytes, Reading] = OrderedDict()
 
@@ -619,7 +657,8 @@ def read_report(text: str) -> Reading:
             # spaCy takes no lone surrogates (which JSON "\ud800" can carry): they become U+FFFD.
             text = encoded.decode("utf-8", "replace")
             docs = [nlp(piece) for piece in _pieces(_lines(text))]
-            reading = Reading(tuple(finding for doc in docs for finding in _findings(doc)))
+            findings = tuple(finding for doc in docs for finding in _findings(doc))
+            reading = Reading(findings, not_english=not findings and _foreign(docs))
         except Exception:  # a text the pipeline cannot take is a text with no findings read, never a failed hook
             reading = Reading(())
         _readings[digest] = reading

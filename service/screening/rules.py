@@ -7,18 +7,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from service.screening.assessment import Assessment, Outcome
+from service.screening.assessment import Assessment, Outcome, Recommendation
 from service.screening.bone import dxa_outcome, plo_outcome
 from service.screening.config import ScreeningConfig
 from service.screening.context import PatientContext
 from service.screening.evaluation import Evaluation
 from service.screening.population import in_population
-from service.screening.red_flags import red_flag_outcome, red_flags, review_note
+from service.screening.red_flags import Flag, red_flag_outcome, red_flags, review_note
+from service.screening.registry import RULES
 from service.screening.toh import current_diagnosis, resolved, toh_outcome, triggers
 
 __all__ = ["RULES_VERSION", "evaluate"]
 
 RULES_VERSION = "2026.12.3"  # rules version 3: clinical.md 2.8
+MAX_RECOMMENDATIONS = 5
 
 
 def evaluate(context: PatientContext, config: ScreeningConfig) -> tuple[Assessment, Evaluation]:
@@ -35,7 +37,7 @@ def evaluate(context: PatientContext, config: ScreeningConfig) -> tuple[Assessme
         hedged = [flag for flag in flags if not flag.certain]
         outcomes += [red_flag_outcome(ev, flag, pains) for flag in certain]
         if (pains or diagnosed) and not certain and not resolved(ev, pains):
-            outcomes.append(_with_review(toh_outcome(ev, hip, pelvic), [review_note(ev, flag) for flag in hedged]))
+            outcomes.append(_with_review(toh_outcome(ev, hip, pelvic), [(flag, review_note(ev, flag)) for flag in hedged]))  # fmt: skip
         elif not certain:
             outcomes += [red_flag_outcome(ev, flag, pains) for flag in hedged]
         plo = plo_outcome(ev)
@@ -51,9 +53,13 @@ def evaluate(context: PatientContext, config: ScreeningConfig) -> tuple[Assessme
     return assessment, ev
 
 
-def _with_review(outcome: Outcome, notes: list[str]) -> Outcome:
-    """The TOH card with what hedged reports ask to review, first; never below warning then."""
-    if not notes:
+def _with_review(outcome: Outcome, reviews: list[tuple[Flag, str]]) -> Outcome:
+    """The TOH card led by what hedged reports ask to review (clinical.md 2.8, "say 'MRI reported <date>:
+    review'"), at warning and high priority; a fracture not excluded replaces "crutches" by non-weight-bearing."""
+    if not reviews:
         return outcome
-    indicator = "warning" if outcome.indicator == "info" else outcome.indicator
-    return replace(outcome, indicator=indicator, notes=(*notes, *outcome.notes))
+    fracture = any(flag.rule == "R2" for flag, _ in reviews)
+    kept = [r for r in outcome.recommendations if not (fracture and r.text.startswith(("Crutches", "Protected")))]
+    first = [Recommendation(text, RULES[flag.rule].sources) for flag, text in reviews]
+    recommendations = (*first, *kept)[:MAX_RECOMMENDATIONS]
+    return replace(outcome, indicator="warning", priority="high", recommendations=recommendations)

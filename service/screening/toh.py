@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from service.screening import advice
-from service.screening.assessment import Indicator, Outcome, RuleHit
+from service.screening.assessment import Indicator, Outcome, ProposedOrder, Recommendation, RuleHit
 from service.screening.config import DAYS_PER_MONTH
-from service.screening.context import PREGNANCY_DAYS, Evidence, Pain
+from service.screening.context import PREGNANCY_DAYS, Evidence, ImagingReport, Pain
 from service.screening.evaluation import Evaluation, after, ago, days
 from service.screening.mri import mri_order
 from service.screening.registry import Topic
@@ -68,7 +68,7 @@ def resolved(ev: Evaluation, pains: list[Pain]) -> bool:
     last_onset = max(onsets, default=None)
     evidence = [e for e in c.resolved_toh if e.date is None or after(e.date, last_onset)]
     dated = sorted((r for r in c.reports if r.at is not None), key=lambda r: (r.at or ev.now, r.evidence.reference))
-    if dated and "resolution" in dated[-1].findings and "bone_marrow_oedema" not in dated[-1].findings:
+    if dated and _reports_resolution(dated):
         evidence.append(dated[-1].evidence)
     evidence += _settled_scores(ev, last_onset)
     max_age = timedelta(days=round(config.toh_card_max_months * DAYS_PER_MONTH))
@@ -78,6 +78,18 @@ def resolved(ev: Evaluation, pains: list[Pain]) -> bool:
         ev.fire("resolved", evidence, label)
         return True
     return False
+
+
+def _reports_resolution(dated: list[ImagingReport]) -> bool:
+    """The latest report says the oedema resolved, or an MRI after one that showed oedema shows none: partial or
+    one-sided resolution ("persists on the left") is no resolution (clinical.md 2.8)."""
+    latest = dated[-1]
+    if {"bone_marrow_oedema", "transient_osteoporosis"} & latest.findings or latest.uncertain or latest.unread:
+        return False
+    if "resolution" in latest.findings:
+        return True
+    earlier = any("bone_marrow_oedema" in r.findings for r in dated[:-1])
+    return earlier and latest.modality == "MR" and not latest.findings
 
 
 def _settled_scores(ev: Evaluation, last_onset: datetime | None) -> list[Evidence]:
@@ -184,27 +196,70 @@ def toh_outcome(ev: Evaluation, hip: list[Pain], pelvic: list[Pain]) -> Outcome:
     reasons = ev.reasons([ev.phase_line()], pain_reasons, support_reasons)
     if not hip:
         summary = "Pelvic or lower abdominal pain in pregnancy or postpartum: does it localise to the hip or groin?"
-        notes = ("Low confidence: no hip or groin pain recorded.",)
+        notes: tuple[str, ...] = ("Low confidence: no hip or groin pain recorded.",)
         return Outcome(Topic.TOH_CONSIDER, "info", summary, hits, advice.toh_localise(), "low", notes, (mri,), reasons=reasons)  # fmt: skip
     when = "in pregnancy" if ev.c.pregnant else "after delivery"
-    recommendations = advice.toh_consider(ev.phase, ev.breastfeeding_unknown)
     alternatives = _alternatives(ev)
     if alternatives and not {"S3", "S4"} & supporting.keys():
-        # Symphysis dysfunction or meralgia paresthetica is coded and nothing points at the hip (clinical.md 2.8).
+        # Symphysis dysfunction or meralgia paresthetica is coded and nothing points at the hip (clinical.md 2.8):
+        # find out where the pain is before crutches or an MRI.
         named = "symphysis pubis dysfunction" if ev.c.coded.get("symphysis_dysfunction") else "meralgia paresthetica"
-        summary = f"Hip pain {when} with {named} recorded: examine the hip; MRI if the pain is in the hip."
+        summary = f"Hip pain {when} with {named} recorded: examine the hip; MRI only if the pain is in the hip."
         notes = (
             f"Low likelihood: {named} is recorded and may explain the pain; no imaging finding points at the hip.",
         )
-        return Outcome(Topic.TOH_CONSIDER, "info", summary, hits, recommendations, "low", notes, (mri,), reasons=reasons)  # fmt: skip
+        recommendations = advice.toh_unlikely(named, ev.phase, ev.breastfeeding_unknown)
+        return Outcome(Topic.TOH_CONSIDER, "info", summary, hits, recommendations, "low", notes, reasons=reasons)
+    recommendations = advice.toh_consider(ev.phase, ev.breastfeeding_unknown)
+    imaged = _imaged_since(ev, hip)
+    orders: tuple[ProposedOrder, ...] = (mri,)
+    if imaged is not None:  # an MRI reported since the pain began, or one ordered: name it, suggest no other
+        orders = ()
+        reasons = ev.reasons([ev.phase_line()], pain_reasons, [ev.reason(imaged)], support_reasons)
+        recommendations = tuple(_instead_of_mri(r, imaged) for r in recommendations)
+    notes = ()
+    if any(p.thigh for p in hip):
+        notes = ("Thigh pain on one side: exclude a deep vein thrombosis (swelling, calf tenderness; compression "
+                 "ultrasound) before crutches.",)  # fmt: skip
     # Calibrated urgency (clinical.md 2.7): warning only at high priority, since TOH is rare and pelvic girdle
     # pain common; an earlier TOH raises it (2.8).
     others = [rule for rule in supporting if rule != "S1"]
     high = ("S1" in supporting and others) or len(others) >= 2 or "S9" in supporting
     priority: Literal["high", "medium"] = "high" if high else "medium"
     indicator: Indicator = "warning" if high else "info"
-    summary = f"Hip pain {when}: examine the hip and consider transient osteoporosis; MRI without contrast."
-    return Outcome(Topic.TOH_CONSIDER, indicator, summary, hits, recommendations, priority, (), (mri,), reasons=reasons)  # fmt: skip
+    summary = f"Hip pain {when}: examine, and consider transient osteoporosis of the hip; MRI without contrast."
+    return Outcome(Topic.TOH_CONSIDER, indicator, summary, hits, recommendations, priority, notes, orders, reasons=reasons)  # fmt: skip
+
+
+def _imaged_since(ev: Evaluation, pains: list[Pain]) -> Evidence | None:
+    """The latest hip MRI reported since the pain began, else an MRI order active now."""
+    onset = min((p.onset for p in pains if p.onset is not None), default=None)
+    reports = [r for r in ev.c.reports if r.modality == "MR" and r.at is not None and after(r.at, onset) and not r.unread]  # fmt: skip
+    if reports:
+        return max(reports, key=lambda r: (r.at or ev.now, r.evidence.reference)).evidence
+    return max(ev.c.mri_orders, key=lambda e: (e.date or ev.now, e.reference), default=None)
+
+
+def _instead_of_mri(recommendation: Recommendation, imaged: Evidence) -> Recommendation:
+    if not recommendation.text.startswith("MRI"):
+        return recommendation
+    if imaged.reference.startswith("ServiceRequest/"):
+        return Recommendation(f"{imaged.plain}: keep crutches until it is reported.", recommendation.citations)
+    return Recommendation(
+        f"{imaged.plain}: if the pain persists or worsens, review the images with the radiologist.",
+        recommendation.citations,
+    )
+
+
+def _side_mismatch(ev: Evaluation) -> str | None:
+    """The MRI finds oedema on one side and the pain is on the other: a side to check, not a diagnosis to trust."""
+    pain_sides = {p.side for p in ev.c.pains if p.region in ("hip", "groin") and p.side in ("left", "right")}
+    oedema_sides = {
+        side for r in ev.c.reports if "bone_marrow_oedema" in r.findings for side in ("left", "right") if side in r.findings
+    }  # fmt: skip
+    if len(pain_sides) == 1 and len(oedema_sides) == 1 and pain_sides != oedema_sides:
+        return f"The MRI finding is on the {next(iter(oedema_sides))} and the pain on the {next(iter(pain_sides))}: check the side."  # fmt: skip
+    return None
 
 
 def _consistent(
@@ -225,6 +280,9 @@ def _consistent(
         )
     if bilateral:
         notes.append("Both hips involved: watch for migration and protect both.")
+    mismatch = _side_mismatch(ev)
+    if mismatch:
+        notes.append(mismatch)
     if stale and latest is not None:
         notes.append(f"The MRI is {ago(latest, ev.now)}: repeat only if the pain is not settling.")
     reasons = ev.reasons([ev.phase_line()], support_reasons[:1], pain_reasons, support_reasons[1:])

@@ -53,4 +53,4 @@ def test_auto_falls_back_to_the_searches_elsewhere() -> None:
         client = FhirClient("http://fhir.example/fhir", http, record_query="auto")
         assert client.record("p1") == [{"resourceType": "Patient", "id": "p1"}]
     assert client.record_query == "searches"
-    assert len(paths) == 10 and not any("$everything" in path for path in paths)  # metadata + nine queries
+    assert len(paths) == 11 and not any("$everything" in path for path in paths)  # metadata + ten queries

@@ -293,7 +293,7 @@ def test_a_dripping_fhir_server_gets_412_at_the_deadline_and_its_connections_bac
         assert response.status_code == 412
         assert diagnostics(response) == "The fhirServer did not send the record within 1 s"
         assert elapsed < 1.5
-        eventually(lambda: server.abandoned, lambda closed: closed == len(server.requests) == 9, timeout=5)
+        eventually(lambda: server.abandoned, lambda closed: closed == len(server.requests) == 10, timeout=5)
 
 
 # 9. Size bounds on what a FHIR server sends -----------------------------------------------------------------------
@@ -354,7 +354,7 @@ def test_a_next_link_loop_stops_at_the_page_cap() -> None:
         response = fetch_hook(base, server.url)
         assert response.status_code == 412
         assert "more than 5 pages" in diagnostics(response)
-        assert len(server.requests) <= 1 + 8 * 5
+        assert len(server.requests) <= 1 + 9 * 5
 
 
 # 5. Notifications large enough to stall the event loop ------------------------------------------------------------
