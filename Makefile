@@ -43,13 +43,13 @@ $(VENV)/.runtime: pyproject.toml uv.lock | $(UV)
 # sekmet-fhir, the FHIR server the integration tests talk to, in its own venv (its pins differ from ours).
 $(SEKMET_VENV)/.synced: tests/peers/sekmet-requirements.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SEKMET_VENV)
-	$(UV) pip install --quiet --python $(SEKMET_VENV)/bin/python --require-hashes -r $<
+	$(UV) pip install --no-config --quiet --python $(SEKMET_VENV)/bin/python --require-hashes -r $<
 	touch $@
 
 # HealthChain's sandbox client, a CDS Hooks caller the tests point at our API (its pins clash with ours).
 $(HEALTHCHAIN_VENV)/.synced: tests/peers/healthchain-requirements.txt | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(HEALTHCHAIN_VENV)
-	$(UV) pip install --quiet --python $(HEALTHCHAIN_VENV)/bin/python --require-hashes -r $<
+	$(UV) pip install --no-config --quiet --python $(HEALTHCHAIN_VENV)/bin/python --require-hashes -r $<
 	touch $@
 
 run: $(VENV)/.runtime $(SEKMET_VENV)/.synced
@@ -88,8 +88,8 @@ fixtures: $(VENV)/.synced
 
 lock: | $(UV)
 	$(UV) lock
-	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes tests/peers/sekmet.in -o tests/peers/sekmet-requirements.txt
-	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes tests/peers/healthchain.in -o tests/peers/healthchain-requirements.txt
+	$(UV) pip compile --no-config --quiet --python-version 3.11 --generate-hashes tests/peers/sekmet.in -o tests/peers/sekmet-requirements.txt
+	$(UV) pip compile --no-config --quiet --python-version 3.11 --generate-hashes tests/peers/healthchain.in -o tests/peers/healthchain-requirements.txt
 
 clean:
 	rm -rf $(TOOLS) $(VENV) $(SEKMET_VENV) $(HEALTHCHAIN_VENV) .data .mypy_cache .ruff_cache .pytest_cache
