@@ -14,6 +14,7 @@ __all__ = [
     "DXA_LOW_ADVICE",
     "GADOLINIUM",
     "IMAGING_SAFETY",
+    "RED_FLAG_ADVICE",
     "XRAY_APPROPRIATE",
     "BoneDrug",
     "Phase",
@@ -98,8 +99,8 @@ def toh_consistent(phase: Phase, follow_up: bool, breastfeeding_unknown: bool = 
     return (care, analgesia(phase, breastfeeding_unknown), risk, _NO_ANTIRESORPTIVES, later)
 
 
-def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bool = True) -> tuple[R, ...]:
-    if rule == "R1" and critical:
+def _infection(phase: Phase, after_onset: bool, critical: bool) -> tuple[R, ...]:
+    if critical:
         return (
             R("Urgent: exclude septic arthritis or osteomyelitis: blood cultures, CBC, CRP; ultrasound the hip and "
               "aspirate an effusion now, do not wait for MRI.", ("radiolmed1995", "vassalou2019")),
@@ -107,42 +108,43 @@ def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bo
             R("Urgent obstetric review: fetal monitoring and the source of the fever." if phase == "pregnancy" else
               "Obstetric review for the source of a postpartum fever."),
         )  # fmt: skip
-    if rule == "R1":
-        recs = [
-            R("Exclude infection: examine, CBC, CRP, blood cultures if febrile.", ("radiolmed1995",)),
-            R("Ultrasound the hip and aspirate an effusion: do not wait for MRI.", ("vassalou2019",)),
-        ]
-        if phase != "pregnancy":
-            recs.append(R("Obstetric review for the source of a postpartum fever."))
-        return tuple(recs)
-    if rule == "R2" and not critical:
+    recs = [
+        R("Exclude infection: examine, CBC, CRP, blood cultures if febrile.", ("radiolmed1995",)),
+        R("Ultrasound the hip and aspirate an effusion: do not wait for MRI.", ("vassalou2019",)),
+    ]
+    if phase != "pregnancy":
+        recs.append(R("Obstetric review for the source of a postpartum fever."))
+    return tuple(recs)
+
+
+def _fracture(phase: Phase, after_onset: bool, critical: bool) -> tuple[R, ...]:
+    if not critical:  # only a hedged report says so
         return (
             R("Read the report with the radiologist: a fracture is not excluded.", ("vassalou2019",)),
             R("Non-weight-bearing until a fracture is excluded.", ("archosteoporos2017",)),
         )
-    if rule == "R2":
-        recs = [
-            R(f"Strict non-weight-bearing now; {_VTE}.", ("archosteoporos2017", "rcog37a")),
-            R("Urgent orthopaedic review.", ("aldourobi2021",)),
-        ]
-        if phase == "pregnancy":
-            recs.append(R("Urgent obstetric review: plan the delivery with orthopaedics.", ("wright2021",)))
-        return tuple(recs)
-    if rule == "R3":
-        return (R("Orthopaedic referral for avascular necrosis (TOH can progress to it).", ("asadipooya2017",)),)
-    if rule == "R4":
-        review = "Oncology and obstetric review." if phase == "pregnancy" else "Oncology review."
-        return (
-            R(f"{_MRI} now: it shows a metastasis and TOH alike.", ("radiolmed1995", "acog723")),
-            R("Protected weight bearing (crutches) until then.", ("galanis2023",)),
-            R(review),
-        )
-    if rule == "R7":
-        return (
-            R("Thigh or groin pain with a recent DVT or PE is VTE until shown otherwise: assess for a new or extending "
-              "clot now (compression ultrasound), with obstetric and haematology care.", ("rcog37a",)),
-            R("Reassess the hip once the VTE is managed, if the pain persists."),
-        )  # fmt: skip
+    recs = [
+        R(f"Strict non-weight-bearing now; {_VTE}.", ("archosteoporos2017", "rcog37a")),
+        R("Urgent orthopaedic review.", ("aldourobi2021",)),
+    ]
+    if phase == "pregnancy":
+        recs.append(R("Urgent obstetric review: plan the delivery with orthopaedics.", ("wright2021",)))
+    return tuple(recs)
+
+
+def _avascular_necrosis(phase: Phase, after_onset: bool, critical: bool) -> tuple[R, ...]:
+    return (R("Orthopaedic referral for avascular necrosis (TOH can progress to it).", ("asadipooya2017",)),)
+
+
+def _neoplasm(phase: Phase, after_onset: bool, critical: bool) -> tuple[R, ...]:
+    return (
+        R(f"{_MRI} now: it shows a metastasis and TOH alike.", ("radiolmed1995", "acog723")),
+        R("Protected weight bearing (crutches) until then.", ("galanis2023",)),
+        R("Oncology and obstetric review." if phase == "pregnancy" else "Oncology review."),
+    )
+
+
+def _trauma(phase: Phase, after_onset: bool, critical: bool) -> tuple[R, ...]:
     recs = [R("Exclude a fracture first: do not delay imaging for MRI availability.", ("acog723",))]
     if phase == "pregnancy":
         recs.append(R("Obstetric assessment after trauma: fetal monitoring; anti-D if Rh-negative."))
@@ -151,6 +153,30 @@ def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bo
             R("The hip pain began before the injury: TOH remains the underlying differential.", ("asadipooya2017",))
         )
     return tuple(recs)
+
+
+def _thromboembolism(phase: Phase, after_onset: bool, critical: bool) -> tuple[R, ...]:
+    return (
+        R("Thigh or groin pain with a recent DVT or PE is VTE until shown otherwise: assess for a new or extending "
+          "clot now (compression ultrasound), with obstetric and haematology care.", ("rcog37a",)),
+        R("Reassess the hip once the VTE is managed, if the pain persists."),
+    )  # fmt: skip
+
+
+# Red flag rule -> its card's advice (phase, trauma after onset, critical). One entry per red flag of the registry:
+# `registry.problems()` refuses a red flag without one, rather than let it fall through to another flag's advice.
+RED_FLAG_ADVICE = {
+    "R1": _infection,
+    "R2": _fracture,
+    "R3": _avascular_necrosis,
+    "R4": _neoplasm,
+    "R5": _trauma,
+    "R7": _thromboembolism,
+}
+
+
+def red_flag(rule: str, phase: Phase, *, after_onset: bool = False, critical: bool = True) -> tuple[R, ...]:
+    return RED_FLAG_ADVICE[rule](phase, after_onset, critical)
 
 
 def plo_consider(phase: Phase, dxa_done: str | None = None) -> tuple[R, ...]:

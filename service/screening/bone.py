@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from service.screening import advice
 from service.screening.assessment import Outcome
-from service.screening.context import PLO_FRACTURES
 from service.screening.evaluation import PHASE_RULES, Evaluation, after
 from service.screening.registry import Topic
+from service.screening.report_findings import PLO_FRACTURES
 
 __all__ = ["dxa_outcome", "plo_outcome"]
 

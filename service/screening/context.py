@@ -22,15 +22,18 @@ from service.screening.fhir import (
 )
 from service.screening.medications import medication_concepts, recognise
 from service.screening.obstetric_codes import obstetric_phase
-from service.screening.report_reading import Reading, read_report
+from service.screening.report_findings import PLAIN_FINDINGS, SIDES, plain_findings, report_findings
+from service.screening.report_reading import read_report
 from service.screening.report_sources import is_radiology_note, report_text
 from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet, classify, dxa_codes, value_set
 
 __all__ = [
     "BONE_AGENTS",
-    "PLO_FRACTURES",
+    "CODED_FINDINGS",
+    "CODED_LABELS",
     "PREGNANCY_DAYS",
     "PREGNANCY_MAX_DAYS",
+    "READ_VALUE_SETS",
     "Dxa",
     "Evidence",
     "Imaging",
@@ -81,7 +84,7 @@ CODED_FINDINGS = (
     "venous_thromboembolism",
 )
 # How a finding reads in a card (clinical.md 2.7: plain words, no value-set keys).
-_CODED_LABELS = {
+CODED_LABELS = {
     "fever": "Fever",
     "bone_or_joint_infection": "Septic arthritis or osteomyelitis",
     "femoral_fracture": "Hip fracture",
@@ -135,6 +138,21 @@ _CONVERSIONS: dict[str, dict[str, float | None]] = {
     "phosphate": {"mg/dl": 1.0, "mmol/l": 3.097},
     "bmi": {"kg/m2": 1.0},
 }
+# Every value set the builder reads, by name: `registry.problems()` refuses a rule naming one that is not here,
+# which would never fire (tests/screening/test_registry.py checks each name is really read below).
+READ_VALUE_SETS = frozenset(
+    {
+        *CODED_FINDINGS,
+        *(name for _, name, _ in _PAIN_SETS),
+        *MEASUREMENTS,
+        "pregnancy_condition", "pregnancy_status", "pregnant_answer", "not_pregnant_answer", "estimated_delivery_date",
+        "gestational_age_weeks", "gestational_age_days", "delivery_date", "delivery_procedure", "postpartum_condition",
+        "lactation", "lower_limb_pain", "lower_abdominal_pain", "hip_body_site", "groin_body_site",
+        "fracture_needing_site", "mri_study", "radiograph_study", "ct_study", "dxa_study", "ionising_modality",
+        "left", "right", "bilateral", "heparin", "systemic_glucocorticoid", "bisphosphonate", "denosumab",
+        "other_bone_agent", "esr", "calcium", "phosphate",
+    }
+)  # fmt: skip
 _ACTIVE = {"active", "recurrence", "relapse"}
 _RESOLVED = {"resolved", "inactive", "remission"}
 _NOT_TRUE = {"refuted", "entered-in-error"}
@@ -442,7 +460,7 @@ class _Builder:
         for name in CODED_FINDINGS:
             if name in names:
                 label = name.replace("_", " ").capitalize()
-                shown = _vte_label(code) if name == "venous_thromboembolism" else _CODED_LABELS.get(name, label)
+                shown = _vte_label(code) if name == "venous_thromboembolism" else CODED_LABELS.get(name, label)
                 plain = f"{shown} recorded{day}"
                 context.coded.setdefault(name, []).append(
                     Evidence(reference, _describe(value_set(name), code, label, onset), onset, plain)
@@ -657,7 +675,7 @@ class _Builder:
         if reading is not None and reading.not_english:
             source = replace(source, unread=(*source.unread, "report text: not in English, not read"))
         self.context.unread += [(reference, line) for line in source.unread]
-        found = _report_findings(reading, hip_study)
+        found = report_findings(reading, hip_study)
         findings, uncertain, elsewhere = (set(part) for part in found)
         # A subchondral fracture line inside marrow oedema is part of TOH; without the oedema it is a fracture.
         if "subchondral_fracture" in findings and "bone_marrow_oedema" not in findings:
@@ -677,16 +695,16 @@ class _Builder:
             return
         kind = {"MR": "MRI", "XR": "Radiograph", "CT": "CT", "DXA": "DXA"}.get(modality or "", "Imaging")
         said = [
-            _plain_findings(findings),
-            *(f"possible {_PLAIN_FINDINGS.get(f, f)} (review)" for f in sorted(uncertain)),
+            plain_findings(findings),
+            *(f"possible {PLAIN_FINDINGS.get(f, f)} (review)" for f in sorted(uncertain)),
         ]
-        said += [_PLAIN_FINDINGS.get(f, f) for f in sorted(elsewhere)]
+        said += [PLAIN_FINDINGS.get(f, f) for f in sorted(elsewhere)]
         if source.unread:
             said.append("part of the report text not read")
         if not any(said):  # read, and nothing at the hip: what it ruled out, so that a card can name the study
-            ruled_out = sorted({_PLAIN_FINDINGS.get(f.kind, f.kind) for f in reading.findings if f.negated}) if reading else []  # fmt: skip
+            ruled_out = sorted({PLAIN_FINDINGS.get(f.kind, f.kind) for f in reading.findings if f.negated}) if reading else []  # fmt: skip
             said.append(f"no {' or '.join(ruled_out)} reported" if ruled_out else "no finding at the hip reported")
-        shown = ", ".join(sorted(f.replace("_", " ") for f in findings | uncertain | elsewhere if f not in _SIDES))
+        shown = ", ".join(sorted(f.replace("_", " ") for f in findings | uncertain | elsewhere if f not in SIDES))
         shown = shown or "no finding at the hip"
         unread = f"; text not read: {'; '.join(source.unread)}" if source.unread else ""
         day = f", {when.date().isoformat()}" if when else ""
@@ -841,78 +859,9 @@ def _hip_study(code: Any) -> bool:
     return any(value_set(name).matches(code) for name in ("mri_study", "radiograph_study", "ct_study"))
 
 
-_PLAIN_FINDINGS = {
-    "transient_osteoporosis": "transient osteoporosis",
-    "bone_marrow_oedema": "bone marrow oedema",
-    "effusion": "effusion",
-    "fracture": "fracture",
-    "subchondral_fracture": "subchondral fracture line",
-    "fracture_elsewhere": "fracture (not of the hip)",
-    "sacral_fracture": "sacral insufficiency fracture",
-    "pubic_ramus_fracture": "pubic ramus insufficiency fracture",
-    "vertebral_fracture": "vertebral fracture",
-    "oedema_elsewhere": "marrow oedema away from the hip",
-    "avascular_necrosis": "avascular necrosis pattern",
-    "osteopenia": "decreased bone density",
-    "resolution": "resolving",
-    "persisting": "not yet resolved",
-}
-_SIDES = frozenset({"left", "right", "bilateral"})
-_HIP_SITES = frozenset({"femoral_head", "femoral_neck", "proximal_femur", "hip"})
-_FRACTURES = frozenset({"fracture", "subchondral_fracture", "insufficiency_fracture", "stress_reaction"})
-# What an asserted finding at the hip counts as: a femoral neck stress or insufficiency fracture is a fracture;
-# a stress reaction is a fracture not yet excluded (uncertain).
-_AT_THE_HIP = {"insufficiency_fracture": "fracture"}
-# A fracture away from the hip: sacral and pubic-ramus (insufficiency) fractures and vertebral fractures are PLO
-# evidence in pregnancy and lactation (card G); others are named, not weighed.
-_FRACTURE_AT = {"sacrum": "sacral_fracture", "pubic_ramus": "pubic_ramus_fracture", "spine": "vertebral_fracture"}
-PLO_FRACTURES = frozenset(_FRACTURE_AT.values())
-
-
-def _report_findings(reading: Reading | None, hip_study: bool) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """(asserted at the hip, hedged at the hip, asserted elsewhere) of a report's reading (clinical.md 2.8): oedema
-    counts for TOH only at the femoral head or neck, proximal femur or hip; a fracture that names no site counts
-    at the hip only in a hip study."""
-    findings: set[str] = set()
-    uncertain: set[str] = set()
-    elsewhere: set[str] = set()
-    for f in reading.findings if reading is not None else ():
-        if f.negated or f.hypothetical:
-            continue
-        fracture = f.kind in _FRACTURES
-        at_hip = f.site in _HIP_SITES or (f.site is None and (hip_study or not fracture))
-        if not at_hip:
-            if f.asserted and fracture:
-                elsewhere.add(_FRACTURE_AT.get(f.site or "", "fracture_elsewhere"))
-            elif f.asserted and f.kind == "bone_marrow_oedema":
-                elsewhere.add("oedema_elsewhere")
-            continue
-        if f.uncertain or f.kind == "stress_reaction":
-            kind = "fracture" if fracture else ("bone_marrow_oedema" if f.kind == "transient_osteoporosis" else f.kind)
-            uncertain.add(kind)
-            continue
-        findings.add(_AT_THE_HIP.get(f.kind, f.kind))
-        if f.kind == "persisting":  # "persists on the left", "partial resolution": the oedema is still there
-            findings.add("bone_marrow_oedema")
-        if f.side is not None and f.kind in ("bone_marrow_oedema", "transient_osteoporosis", "effusion", "persisting"):
-            findings.add(f.side)
-    if {"left", "right"} <= findings:
-        findings.add("bilateral")
-    return frozenset(findings), frozenset(uncertain - findings), frozenset(elsewhere)
-
-
 _RISK_DRUGS = {"heparin": "Heparin", "systemic_glucocorticoid": "Systemic glucocorticoid"}
 # Card D's drugs (clinical.md 2.6 and 2.8), by value set.
 BONE_AGENTS = {"denosumab": "Denosumab", "bisphosphonate": "Bisphosphonate", "other_bone_agent": "Bone agent"}
-
-
-def _plain_findings(findings: frozenset[str] | set[str]) -> str:
-    words = [text for name, text in _PLAIN_FINDINGS.items() if name in findings]
-    if "bilateral" in findings:
-        words.append("both hips")
-    elif "left" in findings or "right" in findings:
-        words.append(" and ".join(side for side in ("left", "right") if side in findings))
-    return ", ".join(words)
 
 
 def build_context(resources: Iterable[Any], now: datetime, *, gestational_age_recent_days: int = 28) -> PatientContext:

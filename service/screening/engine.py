@@ -15,7 +15,7 @@ from service.screening.config import ScreeningConfig
 from service.screening.context import PatientContext, build_context
 from service.screening.evaluation import Evaluation
 from service.screening.orders import active_agent_outcomes, order_outcomes
-from service.screening.registry import ORDER_HOOK_TOPICS, RED_FLAG_CARDS
+from service.screening.registry import ORDER_HOOK_TOPICS, RED_FLAG_CARDS, problems
 from service.screening.report_sources import unread_reason
 from service.screening.rules import evaluate
 
@@ -80,3 +80,8 @@ def screen_orders(
     drafted = order_outcomes(context, assessment, draft_orders, config, ev.breastfeeding_unknown)
     flags = [outcome for outcome in assessment.outcomes if outcome.topic in _RED_FLAG_TOPICS]
     return assessment, tuple(o for o in coherent((*flags, *drafted)) if o.topic in ORDER_HOOK_TOPICS)
+
+
+_found = problems()  # declarations and code together, once every rule family is imported
+if _found:
+    raise RuntimeError("the screening rules are inconsistent: " + "; ".join(_found))

@@ -22,9 +22,13 @@ from service.screening.mri import mri_order
 from service.screening.registry import RULES, Topic
 from service.screening.valuesets import value_set
 
-__all__ = ["active_agent_outcomes", "bone_drug", "order_outcomes"]
+__all__ = ["READ_VALUE_SETS", "active_agent_outcomes", "bone_drug", "order_outcomes"]
 
 _IONISING_STUDIES = (("radiograph_study", "X-ray"), ("ct_study", "CT"), ("dxa_study", "DXA"))
+# The value sets the order rules read (registry.problems() checks the rules' against these and the context's).
+READ_VALUE_SETS = frozenset(
+    {"mri_with_contrast", "ionising_modality", *(name for name, _ in _IONISING_STUDIES), *BONE_AGENTS}
+)
 # Card D's drug-specific line: the drug of an "other bone agent", by ATC code or by name.
 _OTHER_AGENTS: dict[str, BoneDrug] = {
     "M05BX06": "romosozumab", "H05AA02": "teriparatide", "H05AA04": "abaloparatide",

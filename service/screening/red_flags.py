@@ -7,6 +7,7 @@ card to carry it, gives its own card at warning grade, never a critical one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from service.screening.context import Evidence, Pain
 from service.screening.evaluation import PHASE_RULES, Evaluation, after, days
 from service.screening.registry import RED_FLAG_CARDS
 
-__all__ = ["Flag", "red_flag_outcome", "red_flags", "review_note"]
+__all__ = ["SUMMARIES", "Flag", "red_flag_outcome", "red_flags", "review_note"]
 
 
 @dataclass(frozen=True)
@@ -96,26 +97,41 @@ def _infection(ev: Evaluation) -> Indicator | None:
     return None
 
 
-def _summary(flag: Flag) -> str:
-    if flag.rule == "R1":
-        if flag.indicator == "critical":
-            return "Hip pain with fever or raised inflammatory markers: exclude septic arthritis or osteomyelitis now."
-        return "Hip pain with fever or a raised CRP: exclude infection before attributing it to TOH."
-    if flag.rule == "R2":
-        if not flag.certain:
-            return "A report says a hip fracture is possible: review it; non-weight-bearing until excluded."
-        return "Hip fracture in pregnancy or postpartum: strict non-weight-bearing, urgent orthopaedic review."
-    if flag.rule == "R3":
-        if not flag.certain:
-            return "A report says avascular necrosis is possible: review it with the radiologist before calling it TOH."
-        return "Findings suggest avascular necrosis of the femoral head, not TOH: refer to orthopaedics."
-    if flag.rule == "R4":
-        return "Hip pain with a known malignancy: MRI of pelvis and both hips now; protect the hip; oncology review."
-    if flag.rule == "R7":
-        return "Deep vein thrombosis or pulmonary embolism recorded: treat the VTE first; not a TOH card."
+def _infection_summary(flag: Flag) -> str:
+    if flag.indicator == "critical":
+        return "Hip pain with fever or raised inflammatory markers: exclude septic arthritis or osteomyelitis now."
+    return "Hip pain with fever or a raised CRP: exclude infection before attributing it to TOH."
+
+
+def _fracture_summary(flag: Flag) -> str:
+    if not flag.certain:
+        return "A report says a hip fracture is possible: review it; non-weight-bearing until excluded."
+    return "Hip fracture in pregnancy or postpartum: strict non-weight-bearing, urgent orthopaedic review."
+
+
+def _avn_summary(flag: Flag) -> str:
+    if not flag.certain:
+        return "A report says avascular necrosis is possible: review it with the radiologist before calling it TOH."
+    return "Findings suggest avascular necrosis of the femoral head, not TOH: refer to orthopaedics."
+
+
+def _trauma_summary(flag: Flag) -> str:
     if flag.after_onset:
         return "Injury during weeks of hip pain: exclude a fracture; TOH remains the underlying differential."
     return "Hip pain after recent trauma: follow the trauma pathway and exclude a fracture."
+
+
+# Red flag rule -> its card's summary. One entry per red flag of the registry (`registry.problems()` checks).
+SUMMARIES: dict[str, Callable[[Flag], str]] = {
+    "R1": _infection_summary,
+    "R2": _fracture_summary,
+    "R3": _avn_summary,
+    "R4": lambda flag: (
+        "Hip pain with a known malignancy: MRI of pelvis and both hips now; protect the hip; oncology review."
+    ),
+    "R5": _trauma_summary,
+    "R7": lambda flag: "Deep vein thrombosis or pulmonary embolism recorded: treat the VTE first; not a TOH card.",
+}
 
 
 _REVIEW = {
@@ -144,4 +160,4 @@ def red_flag_outcome(ev: Evaluation, flag: Flag, pains: list[Pain]) -> Outcome:
     critical = flag.indicator == "critical" if flag.rule == "R1" else flag.certain
     recommendations = advice.red_flag(flag.rule, ev.phase, after_onset=flag.after_onset, critical=critical)
     notes = ("Not read as certain: the report hedges (for example 'cannot be excluded').",) if not flag.certain else ()
-    return Outcome(RED_FLAG_CARDS[flag.rule], flag.indicator, _summary(flag), hits, recommendations, notes=notes, reasons=reasons)  # fmt: skip
+    return Outcome(RED_FLAG_CARDS[flag.rule], flag.indicator, SUMMARIES[flag.rule](flag), hits, recommendations, notes=notes, reasons=reasons)  # fmt: skip

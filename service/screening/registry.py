@@ -209,8 +209,12 @@ def problems(
     rules: Mapping[str, Rule] = RULES,
     card_types: Mapping[Topic, CardType] = CARD_TYPES,
     value_sets: frozenset[str] | None = None,
+    *,
+    wiring: bool = True,
 ) -> list[str]:
-    """Everything that would make a rule fail silently or a card fail to render."""
+    """Everything that would make a rule fail silently or a card fail to render: in the declarations here and, with
+    `wiring`, in the rules' code (wiring.py: value sets no reader reads, findings without labels, red flags without
+    a summary or advice). The engine runs both when it is imported."""
     known = value_set_names() if value_sets is None else value_sets
     found: list[str] = []
     for rule in rules.values():
@@ -224,9 +228,13 @@ def problems(
         found += [f"topic {topic}: no override reason {code!r}" for code in card_type.overrides if code not in OVERRIDE_REASONS]  # fmt: skip
     read = {name for rule in rules.values() for name in rule.value_sets} | set(CONTEXT_VALUE_SETS)
     found += [f"value set {name!r}: no rule reads it" for name in sorted(known - read)]
+    if wiring:
+        from service.screening.wiring import wiring_problems  # imports the rule families, which import this module
+
+        found += wiring_problems(rules)
     return found
 
 
-_found = problems()
+_found = problems(wiring=False)  # the declarations alone: the rules' code imports this module
 if _found:
     raise RuntimeError("the screening rules are inconsistent: " + "; ".join(_found))
