@@ -24,7 +24,7 @@ from service.screening.medications import medication_concepts, recognise
 from service.screening.obstetric_codes import obstetric_phase
 from service.screening.report_findings import PLAIN_FINDINGS, SIDES, plain_findings, report_findings
 from service.screening.report_reading import read_report
-from service.screening.report_sources import is_radiology_note, report_text
+from service.screening.report_sources import ReportText, is_radiology_note, report_text
 from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet, classify, dxa_codes, value_set
 
 __all__ = [
@@ -160,6 +160,8 @@ _VOID_STATUS = {"entered-in-error", "cancelled"}
 # A DVT or PE resolved this recently still counts (clinical.md 2.8, R7); so does a fracture code without an
 # encounter character recorded this recently (R2).
 RECENT_DAYS = 90
+# Radiology report text one record may have read, in characters, newest reports first (see _within_budget).
+REPORT_CHARS_PER_RECORD = 50_000
 
 
 @dataclass(frozen=True)
@@ -349,6 +351,7 @@ class _Builder:
         self.puerperium: list[tuple[datetime, Evidence]] = []  # after delivery, undated delivery
         self.pregnancy_onsets: list[datetime] = []
         self.due_dates: list[tuple[datetime, datetime]] = []  # (recorded, estimated delivery date)
+        self.report_chars_left = REPORT_CHARS_PER_RECORD
 
     def build(self, resources: Iterable[Any]) -> PatientContext:
         resources = [r for r in resources if isinstance(r, Mapping) and isinstance(r.get("resourceType"), str)]
@@ -363,8 +366,6 @@ class _Builder:
             "Condition": self._condition,
             "Observation": self._observation,
             "Procedure": self._procedure,
-            "DiagnosticReport": self._diagnosticreport,
-            "DocumentReference": self._documentreference,
             "MedicationRequest": self._medicationrequest,
             "MedicationStatement": self._medicationstatement,
             "ServiceRequest": self._servicerequest,
@@ -373,6 +374,13 @@ class _Builder:
             handler = handlers.get(resource["resourceType"])
             if handler is not None:
                 handler(resource)
+        # Reports last, newest first: the reading budget goes to the reports that matter now.
+        reports = [r for r in resources if r["resourceType"] in ("DiagnosticReport", "DocumentReference")]
+        for report in sorted(reports, key=_newest_first):
+            if report["resourceType"] == "DiagnosticReport":
+                self._diagnosticreport(report)
+            else:
+                self._documentreference(report)
         self._settle_pregnancy()
         return self.context
 
@@ -670,7 +678,7 @@ class _Builder:
         reference = reference_of(resource)
         if reference is None or status_of(resource) in _VOID_STATUS or (when is not None and when > self.now):
             return
-        source = report_text(resource)
+        source = self._within_budget(report_text(resource))
         reading = read_report(source.text) if source.text else None
         if reading is not None and reading.not_english:
             source = replace(source, unread=(*source.unread, "report text: not in English, not read"))
@@ -714,6 +722,20 @@ class _Builder:
             ImagingReport(evidence, when, modality, frozenset(findings), frozenset(uncertain), frozenset(elsewhere),
                           source.unread)
         )  # fmt: skip
+
+    def _within_budget(self, source: ReportText) -> ReportText:
+        """The report text a record may have read: REPORT_CHARS_PER_RECORD in all, newest reports first, so that a
+        record of many long reports costs a hook a bounded time (reading costs up to about 30 µs a character)."""
+        left, self.report_chars_left = self.report_chars_left, max(0, self.report_chars_left - len(source.text))
+        if not source.text or len(source.text) <= left:
+            return source
+        if left == 0:
+            said = (
+                f"report text: not read: the record's reading budget ({REPORT_CHARS_PER_RECORD:,} characters) is spent"
+            )
+        else:
+            said = f"report text: read up to {left:,} of {len(source.text):,} characters (the record's reading budget)"
+        return ReportText(source.text[:left], (*source.unread, said))
 
     def _servicerequest(self, resource: Mapping[str, Any]) -> None:
         """An MRI already ordered (active, not a draft of this ordering session): card A then suggests none."""
@@ -798,6 +820,11 @@ class _Builder:
         day = due.date().isoformat()
         return [(due, Evidence(evidence.reference, f"{evidence.description}; due date {day}", due,
                                f"Delivered around {day} (the due date)"))]  # fmt: skip
+
+
+def _newest_first(report: Mapping[str, Any]) -> tuple[bool, float]:
+    when = first_date(report, "effectiveDateTime", "effectivePeriod", "issued", "date")
+    return (when is None, -when.timestamp() if when else 0.0)
 
 
 def _vte_label(code: Any) -> str:

@@ -35,6 +35,7 @@ _UNREAD_WORDS = {
     "too-large": "only partly read (too long)",
     "url-only": "not read (a link only)",
     "language": "not read (not in English)",
+    "budget": "not read (too many reports in the record)",
     "content-type": "not read (not a text document)",
 }
 

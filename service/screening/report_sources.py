@@ -82,12 +82,13 @@ _REASONS: Final = (
     ("not valid base64", "invalid-base64"),
     ("not text (binary)", "binary"),
     ("not in English", "language"),
+    ("not read: the record's reading budget", "budget"),
 )
 
 
 def unread_reason(line: str) -> str:
     """The /metrics label of an `unread` line, from a short fixed set: too-large, url-only, invalid-base64, binary,
-    language, content-type, malformed."""
+    language, budget, content-type, malformed."""
     what = line.partition(": ")[2]
     for prefix, reason in _REASONS:
         if what.startswith(prefix):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fixtures.gallery import OUT, render
+from fixtures.gallery import OUT, README, readme_with_rules, render
 from fixtures.scenarios import SCENARIOS
 
 
@@ -15,3 +15,9 @@ def test_the_gallery_shows_every_scenario_and_no_evidence_references() -> None:
     for scenario in SCENARIOS:
         assert f"## {scenario.id}: {scenario.title}" in text
     assert "Condition/" not in text and "{score}" not in text
+
+
+def test_the_readme_lists_the_rules_of_the_registry() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert text == readme_with_rules(text), "run `python -m fixtures.gallery` to refresh the README's rules"
+    assert "| R7 | Deep vein thrombosis or pulmonary embolism | `red-flag-vte` |" in text

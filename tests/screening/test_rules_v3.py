@@ -674,3 +674,17 @@ def test_card_g_in_pregnancy_defers_the_dxa_and_names_the_fracture_site() -> Non
     found = outcome(r, "plo-consider")
     assert found.recommendations[0].text == "DXA of spine and hip after delivery, read by Z-score."
     assert any("sacral insufficiency fracture" in reason for reason in found.reasons)
+
+
+def test_a_record_reads_report_text_within_its_budget_newest_first() -> None:
+    from service.screening.context import REPORT_CHARS_PER_RECORD
+
+    r = pregnant_with_mri("Left femoral head marrow oedema.")  # the newest report, a day ago
+    filler = "The sacroiliac joints are normal. " * 60  # about 2,000 characters
+    for days in range(2, 42):
+        r.report(MRI_HIP, filler, at=-days)
+    found = assess(r)
+    assert "toh-consistent" in found.topics  # the newest report was read
+    budget = [ref for ref, why in found.unread if "reading budget" in why]
+    assert len(budget) == 40 - REPORT_CHARS_PER_RECORD // len(filler)  # the oldest, past the budget
+    assert found.outcomes[0].notes[0].startswith("Imaging report of")
