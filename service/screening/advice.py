@@ -15,6 +15,7 @@ __all__ = [
     "GADOLINIUM",
     "IMAGING_SAFETY",
     "RED_FLAG_ADVICE",
+    "VTE_RISK",
     "XRAY_APPROPRIATE",
     "BoneDrug",
     "Phase",
@@ -32,6 +33,7 @@ Phase = Literal["pregnancy", "postpartum", "lactation"]
 BoneDrug = Literal["bisphosphonate", "denosumab", "romosozumab", "teriparatide", "abaloparatide", "other"]
 
 _VTE = "reduced mobility raises VTE risk: assess it (RCOG Green-top 37a)"
+VTE_RISK = _VTE  # for the rules that word a weight-bearing line of their own
 _NO_ANTIRESORPTIVES = R("No antiresorptives in pregnancy or breastfeeding: TOH resolves on its own.", ("kovacs2025",))
 _MRI = "MRI of both hips and pelvis without contrast"
 
@@ -63,7 +65,7 @@ def toh_unlikely(named: str, phase: Phase, breastfeeding_unknown: bool = False) 
     return (
         R(f"Examine: pain on weight bearing, painful or restricted hip rotation or a limp point to the hip; pain "
           f"that fits {named} does not."),
-        R(f"Only if it is the hip: {_MRI}, and crutches until then.", ("acog723", "asadipooya2017")),
+        R(f"Only if it is the hip: {_MRI}, and crutches until then; {_VTE}.", ("acog723", "rcog37a")),
         analgesia(phase, breastfeeding_unknown),
     )  # fmt: skip
 
@@ -73,7 +75,7 @@ def toh_localise() -> tuple[R, ...]:
     return (
         R("Ask and examine: is the pain in the hip or groin, worse on weight bearing, with painful hip rotation?"),
         R("Exclude other causes first (appendicitis, urinary infection, labour, symphysis pain)."),
-        R(f"If it is the hip: {_MRI}, crutches until then.", ("acog723", "asadipooya2017")),
+        R(f"If it is the hip: {_MRI}, crutches until then; {_VTE}.", ("acog723", "rcog37a")),
     )
 
 
@@ -121,7 +123,7 @@ def _fracture(phase: Phase, after_onset: bool, critical: bool) -> tuple[R, ...]:
     if not critical:  # only a hedged report says so
         return (
             R("Read the report with the radiologist: a fracture is not excluded.", ("vassalou2019",)),
-            R("Non-weight-bearing until a fracture is excluded.", ("archosteoporos2017",)),
+            R(f"Non-weight-bearing until a fracture is excluded; {_VTE}.", ("archosteoporos2017", "rcog37a")),
         )
     recs = [
         R(f"Strict non-weight-bearing now; {_VTE}.", ("archosteoporos2017", "rcog37a")),
@@ -139,7 +141,7 @@ def _avascular_necrosis(phase: Phase, after_onset: bool, critical: bool) -> tupl
 def _neoplasm(phase: Phase, after_onset: bool, critical: bool) -> tuple[R, ...]:
     return (
         R(f"{_MRI} now: it shows a metastasis and TOH alike.", ("radiolmed1995", "acog723")),
-        R("Protected weight bearing (crutches) until then.", ("galanis2023",)),
+        R(f"Protected weight bearing (crutches) until then; {_VTE}.", ("galanis2023", "rcog37a")),
         R("Oncology and obstetric review." if phase == "pregnancy" else "Oncology review."),
     )
 

@@ -135,7 +135,7 @@ SUMMARIES: dict[str, Callable[[Flag], str]] = {
 
 
 _REVIEW = {
-    "R2": "possible fracture: review the report; non-weight-bearing until a fracture is excluded",
+    "R2": f"possible fracture: review the report; non-weight-bearing until a fracture is excluded; {advice.VTE_RISK}",
     "R3": "possible avascular necrosis: review it with the radiologist",
 }
 

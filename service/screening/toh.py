@@ -276,7 +276,7 @@ def _consistent(
     if subchondral:
         notes.append(
             "Subchondral fracture line on MRI (seen in about half of TOH): strict non-weight-bearing and "
-            "orthopaedic review."
+            "orthopaedic review; reduced mobility raises VTE risk: assess it."
         )
     if bilateral:
         notes.append("Both hips involved: watch for migration and protect both.")

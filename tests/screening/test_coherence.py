@@ -40,6 +40,13 @@ def contradictions(shown: list[dict[str, Any]], *, ordering: bool) -> list[str]:
     twice = {t for t in topics if topics.count(t) > 1} - {"imaging-safety", "antiresorptive-caution"}  # one per order
     if twice:
         found.append(f"the same card twice: {sorted(twice)}")
+    for card in shown:  # clinical.md 2.8: a card that takes weight off the hip says what that does to VTE risk
+        detail = card["detail"].lower()
+        if (
+            any(words in detail for words in ("crutches", "weight bearing", "weight-bearing"))
+            and "vte risk" not in detail
+        ):
+            found.append(f"{card['source']['topic']['code']}: weight bearing advised without the VTE-risk line")
     if ordering and not set(topics) <= {str(t) for t in ORDER_HOOK_TOPICS}:
         found.append(f"an order hook showing {sorted(set(topics) - {str(t) for t in ORDER_HOOK_TOPICS})}")
     return found

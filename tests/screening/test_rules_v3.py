@@ -99,7 +99,7 @@ def test_a_hedged_fracture_is_never_certain_and_asks_for_review(conclusion: str)
     assert (first.indicator, first.priority) == ("warning", "high")
     assert first.recommendations[0].text == (
         "Imaging reported 2026-01-14: possible fracture: review the report; non-weight-bearing until a fracture is "
-        "excluded."
+        "excluded; reduced mobility raises VTE risk: assess it (RCOG Green-top 37a)."
     )
     assert not any(r.text.startswith("Crutches") for r in first.recommendations)  # no weight bearing beside it
     assert first.orders == ()  # the MRI is done
