@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -74,6 +75,12 @@ def _redis(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)
 
 
+def _load_report_reader() -> None:
+    started = time.perf_counter()
+    report_reading.warm()
+    log.info("report_reader.loaded", seconds=round(time.perf_counter() - started, 2))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -84,8 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.cds_require_auth:
             log.warning("cds.auth_disabled", detail="TOH_CDS_REQUIRE_AUTH=false: CDS Hooks JWTs are NOT verified")
         # The report reader's NLP pipeline loads once per process (3-5 s of imports), in the background so that the
-        # API listens at once; a hook that reads a report before it is loaded waits for it, once.
-        threading.Thread(target=report_reading.warm, name="report-reader-warm", daemon=True).start()
+        # API listens at once; a hook that reads a report before it is loaded waits for it, once. Not a daemon: a
+        # stop during the load waits for it rather than end the process inside an import.
+        threading.Thread(target=_load_report_reader, name="report-reader-load").start()
         redis = _redis(settings)
         celery = create_celery_app(settings)
         http = outbound_client(

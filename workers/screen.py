@@ -27,7 +27,7 @@ from service.pipeline.store import (
 )
 from service.screening import RULES_VERSION, screen
 from service.screening.fhir import own_resources
-from service.screening.report_sources import unread_reason
+from service.screening.report_sources import unread_counts
 from service.settings import Settings
 from workers import write_lock
 
@@ -81,8 +81,8 @@ def screen_record(
         pipe.set(key, entry)
         pipe.get(written_mark)
         pipe.hincrby(SCREENINGS_KEY, "screened", 1)
-        for _, why in assessment.unread:
-            pipe.hincrby(REPORT_TEXT_UNREAD_KEY, unread_reason(why), 1)
+        for reason, count in unread_counts(assessment.unread).items():
+            pipe.hincrby(REPORT_TEXT_UNREAD_KEY, reason, count)
         for card_uuid, trail in evidence_trails(assessment.outcomes, rendered, patient_id, assessment.unread).items():
             pipe.set(evidence_key(card_uuid), trail, ex=EVIDENCE_SECONDS)
         written = cast(bytes | None, pipe.execute()[1])

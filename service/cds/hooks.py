@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import anyio
@@ -32,7 +33,7 @@ from service.pipeline.store import (
 )
 from service.screening import RULES_VERSION, screen_orders
 from service.screening.registry import silenced_by
-from service.screening.report_sources import unread_reason
+from service.screening.report_sources import unread_counts
 from service.settings import Settings
 
 __all__ = ["answer_hook", "record_for"]
@@ -71,8 +72,8 @@ async def _count_foreign(redis: aioredis.Redis, count: int) -> None:
 async def _count_unread(redis: aioredis.Redis, unread: tuple[tuple[str, str], ...]) -> None:
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            for _, why in unread:
-                pipe.hincrby(REPORT_TEXT_UNREAD_KEY, unread_reason(why), 1)
+            for reason, count in unread_counts(unread).items():
+                pipe.hincrby(REPORT_TEXT_UNREAD_KEY, reason, count)
             await pipe.execute()
     except RedisError:
         log.warning("cds.unread_count_unavailable")  # the evidence trail still says what was not read
@@ -82,6 +83,9 @@ def _may_read_precomputed(caller: Claims | None, fhir_base: str) -> bool:
     """Precomputed cards skip every check that the caller may see this patient, so they are served only to an issuer
     bound to the FHIR server they came from (one issuer per EHR). With authentication off, anyone is trusted."""
     return caller is None or fhir_base.rstrip("/") in caller.fhir_servers
+
+
+_REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
 
 
 def _silenced_by(card: dict[str, Any], reason: str) -> bool:
@@ -160,7 +164,13 @@ async def answer_hook(
     record = await record_for(hook_request, settings, http)
     if record.foreign:
         await _count_foreign(redis, record.foreign)
-    assessment, order_cards = screen_orders(record.resources, hook_request.draft_orders, now, settings.screening)
+    screening = partial(screen_orders, record.resources, hook_request.draft_orders, now, settings.screening)
+    if any(resource.get("resourceType") in _REPORT_TYPES for resource in record.resources):
+        # Reading report text can take up to a second (REPORT_SECONDS_PER_RECORD): off the event loop, so that
+        # other requests are served meanwhile. Without reports a screening takes about a millisecond: inline.
+        assessment, order_cards = await anyio.to_thread.run_sync(screening)
+    else:
+        assessment, order_cards = screening()
     # Patient-view shows the patient's cards; an order hook those about its draft orders and the red flags (2.8).
     outcomes = assessment.outcomes if service.hook == "patient-view" else order_cards
     CDS_RESPONSES.labels(service.id, "fetched" if record.fetched else "prefetch").inc()

@@ -6,6 +6,7 @@ Malformed or unknown resources are skipped, and data dated after `now` is not ye
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from service.screening.fhir import (
 from service.screening.medications import medication_concepts, recognise
 from service.screening.obstetric_codes import obstetric_phase
 from service.screening.report_findings import PLAIN_FINDINGS, SIDES, plain_findings, report_findings
-from service.screening.report_reading import read_report
+from service.screening.report_reading import MAX_CHARS, read_report
 from service.screening.report_sources import ReportText, is_radiology_note, report_text
 from service.screening.valuesets import ICD10, ICD10CM, LOINC, SNOMED, ValueSet, classify, dxa_codes, value_set
 
@@ -162,6 +163,7 @@ _VOID_STATUS = {"entered-in-error", "cancelled"}
 RECENT_DAYS = 90
 # Radiology report text one record may have read, in characters, newest reports first (see _within_budget).
 REPORT_CHARS_PER_RECORD = 50_000
+REPORT_SECONDS_PER_RECORD = 1.0
 
 
 @dataclass(frozen=True)
@@ -352,6 +354,7 @@ class _Builder:
         self.pregnancy_onsets: list[datetime] = []
         self.due_dates: list[tuple[datetime, datetime]] = []  # (recorded, estimated delivery date)
         self.report_chars_left = REPORT_CHARS_PER_RECORD
+        self.reading_deadline = time.perf_counter() + REPORT_SECONDS_PER_RECORD
 
     def build(self, resources: Iterable[Any]) -> PatientContext:
         resources = [r for r in resources if isinstance(r, Mapping) and isinstance(r.get("resourceType"), str)]
@@ -682,6 +685,14 @@ class _Builder:
         reading = read_report(source.text) if source.text else None
         if reading is not None and reading.not_english:
             source = replace(source, unread=(*source.unread, "report text: not in English, not read"))
+            reading = None  # a finding read from another language is no finding ("sin edema" asserts nothing)
+        elif reading is not None and reading.read_chars is not None:
+            cut = f"report text: read {reading.read_chars:,} of {len(source.text):,} characters: the reading time bound"  # fmt: skip
+            source = replace(source, unread=(*source.unread, cut))
+        elif reading is not None and not reading.recognised and len(source.text.split()) >= 2:
+            # Nothing of the vocabulary, asserted or negated: not a normal study, a report to read ("Akute
+            # Schenkelhalsfraktur links", "Normal MRI of both hips" alike).
+            source = replace(source, unread=(*source.unread, "report text: no finding recognised"))
         self.context.unread += [(reference, line) for line in source.unread]
         found = report_findings(reading, hip_study)
         findings, uncertain, elsewhere = (set(part) for part in found)
@@ -724,17 +735,22 @@ class _Builder:
         )  # fmt: skip
 
     def _within_budget(self, source: ReportText) -> ReportText:
-        """The report text a record may have read: REPORT_CHARS_PER_RECORD in all, newest reports first, so that a
-        record of many long reports costs a hook a bounded time (reading costs up to about 30 µs a character)."""
-        left, self.report_chars_left = self.report_chars_left, max(0, self.report_chars_left - len(source.text))
-        if not source.text or len(source.text) <= left:
+        """The report text a record may have read, newest reports first: REPORT_CHARS_PER_RECORD characters and
+        REPORT_SECONDS_PER_RECORD seconds of reading in all, so that a record of many long or pathological reports
+        costs a hook a bounded time (a compute bound: only such records reach it)."""
+        if source.text and time.perf_counter() > self.reading_deadline:
+            said = f"report text: not read: the record's reading budget ({REPORT_SECONDS_PER_RECORD:g} s) is spent"
+            return ReportText("", (*source.unread, said))
+        charged = min(len(source.text), MAX_CHARS)  # the reader reads no more than this of one report
+        left, self.report_chars_left = self.report_chars_left, max(0, self.report_chars_left - charged)
+        if not source.text or charged <= left:
             return source
         if left == 0:
             said = (
                 f"report text: not read: the record's reading budget ({REPORT_CHARS_PER_RECORD:,} characters) is spent"
             )
         else:
-            said = f"report text: read up to {left:,} of {len(source.text):,} characters (the record's reading budget)"
+            said = f"report text: read {left:,} of {len(source.text):,} characters: the record's reading budget"
         return ReportText(source.text[:left], (*source.unread, said))
 
     def _servicerequest(self, resource: Mapping[str, Any]) -> None:

@@ -36,6 +36,8 @@ _UNREAD_WORDS = {
     "url-only": "not read (a link only)",
     "language": "not read (not in English)",
     "budget": "not read (too many reports in the record)",
+    "time": "only partly read (too slow to read)",
+    "unrecognised": "read, but nothing in it recognised",
     "content-type": "not read (not a text document)",
 }
 

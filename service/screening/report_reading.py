@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
+import unicodedata
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
     from spacy.tokens import Doc, Span
 
-__all__ = ["MAX_CHARS", "Finding", "Kind", "Reading", "Side", "Site", "read_report", "warm"]
+__all__ = ["MAX_CHARS", "READ_SECONDS", "Finding", "Kind", "Reading", "Side", "Site", "read_report", "warm"]
 
 Kind = Literal[
     "bone_marrow_oedema",
@@ -60,6 +62,9 @@ Side = Literal["left", "right", "bilateral"]
 # A report's findings are in its first pages; past this the text is not read (the reading cost grows with length).
 MAX_CHARS: Final = 20_000
 _CACHE_SIZE: Final = 4096
+# Most a report may take to read (a 20,000-character report of real sentences takes about 0.15 s here); the rest is
+# said unread. A compute bound, the one clock the engine reads: only pathological text ever reaches it.
+READ_SECONDS: Final = 0.5
 _FOREIGN_LETTERS: Final = 6
 _FOREIGN_WORDS: Final = 6
 
@@ -83,9 +88,12 @@ class Finding:
 @dataclass(frozen=True)
 class Reading:
     findings: tuple[Finding, ...]
-    # No finding, and in a dozen letters or more not one English stop word (spaCy's list) nor a site or side of the
-    # vocabulary: a report in another language, which the caller must say was not read, not take for a normal study.
+    # A report in another language (see _foreign), which the caller must say was not read, not take for a study.
     not_english: bool = False
+    # Whether a finding (asserted or negated) or a site of the vocabulary was found at all: a report of which
+    # nothing was recognised is no normal study, and the caller says so.
+    recognised: bool = True
+    read_chars: int | None = None  # where reading stopped at READ_SECONDS, when it did
 
     def asserted(self, kind: Kind) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.kind == kind and f.asserted)
@@ -486,8 +494,18 @@ def _add_components(nlp: Language) -> None:
     context: Any = nlp.add_pipe(
         "medspacy_context", config={"rules": None, "input_span_type": "group", "span_group_name": "findings"}
     )
-    # medspaCy's default rules and ours, each as phrases where it can be.
-    rules = [*ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH), *_context_rules()]
+    # medspaCy's default rules and ours, each as phrases where it can be. Its ": no" looks back only ("Fever: no"),
+    # which in a report's "Impression: no fracture." leaves the fracture asserted: here it looks both ways, a few
+    # words each (a wider scope back would reach an earlier finding of the same line).
+    defaults = [rule for rule in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH) if rule.literal != ": no"]
+    colon_no = ConTextRule(": no", "NEGATED_EXISTENCE", direction="BIDIRECTIONAL", pattern=[{"ORTH": ":"}, _words("no")], max_scope=6)  # fmt: skip
+    rules = [*defaults, colon_no, *_context_rules()]
+    # A comma ends what a cue after it can reach back to: "oedema of the left femoral head, fracture: none" negates
+    # the fracture, not the oedema (forward scopes run on: "No fracture, effusion or oedema" negates all three).
+    for rule in rules:
+        if rule.direction in ("BACKWARD", "BIDIRECTIONAL"):
+            rule.terminated_by = {*rule.terminated_by, "CLAUSE_BREAK"}
+    rules.append(ConTextRule(",", "CLAUSE_BREAK", direction="PSEUDO", pattern=[{"ORTH": ","}]))
     context.add([phrase_rule for rule in rules for phrase_rule in _as_phrases(rule)])
 
 
@@ -626,16 +644,60 @@ def _findings(doc: Doc) -> tuple[Finding, ...]:
 
 
 def _foreign(docs: list[Doc]) -> bool:
-    """Mostly letters outside ASCII (Arabic, Chinese, Cyrillic...), or six words and more with neither an English
-    stop word (spaCy's list) nor a site or side of the vocabulary ("Kein Frakturnachweis des Femurkopfes")."""
-    words = [token.text for doc in docs for token in doc if any(char.isalpha() for char in token.text)]
+    """Mostly letters outside ASCII (Arabic, Chinese, Cyrillic...); more stop words of another language than of
+    English ("Fractura aguda del cuello femoral, sin edema": a Spanish "sin" negates nothing here); or six words
+    and more with neither an English stop word nor a site or side of the vocabulary. Stop words are spaCy's lists."""
+    words = [token.text.lower() for doc in docs for token in doc if any(char.isalpha() for char in token.text)]
     letters = [char for word in words for char in word if char.isalpha()]
     if len(letters) < _FOREIGN_LETTERS:
         return False  # too short to tell
     if sum(1 for char in letters if not char.isascii()) > len(letters) / 5:
         return True
-    english = any(token.is_stop for doc in docs for token in doc) or any(doc.spans["anatomy"] or doc.spans["side"] for doc in docs)  # fmt: skip
-    return len(words) >= _FOREIGN_WORDS and not english
+    english = sum(1 for doc in docs for token in doc if token.is_stop)
+    foreign = sum(1 for word in words if word in _foreign_stop_words())
+    if foreign >= 2 and foreign > english:
+        return True
+    vocabulary = any(doc.spans["anatomy"] or doc.spans["side"] or doc.spans["findings"] for doc in docs)
+    return len(words) >= _FOREIGN_WORDS and not english and not vocabulary
+
+
+@cache
+def _foreign_stop_words() -> frozenset[str]:
+    """Stop words of the languages a report here is most often written in, less the English ones."""
+    from importlib import import_module
+
+    from spacy.lang.en.stop_words import STOP_WORDS as ENGLISH
+
+    words: set[str] = set()
+    for language in ("de", "es", "fr", "it", "nl", "pt"):
+        words |= import_module(f"spacy.lang.{language}.stop_words").STOP_WORDS
+    return frozenset(words - ENGLISH)
+
+
+def _visible(text: str) -> str:
+    """Format and control characters (a zero-width space, NUL) as spaces: spaCy would read "oedema.\u200bAcute" as
+    one sentence, and the negation of the first would reach the second."""
+    return "".join(" " if unicodedata.category(char) in ("Cf", "Cc") and char not in "\n\t" else char for char in text)
+
+
+def _read(nlp: Language, pieces: list[str]) -> tuple[list[Doc], int]:
+    """The pieces read, each through the pipeline (ConText only where a finding was matched: it is the costly
+    step), until READ_SECONDS are spent; and how many characters were read. Pathological text ("?;" repeated) costs
+    up to 0.4 ms a character: the bound is time, not length."""
+    deadline = time.perf_counter() + READ_SECONDS
+    docs: list[Doc] = []
+    read = 0
+    for piece in pieces:
+        if docs and time.perf_counter() > deadline:
+            break
+        doc = nlp.make_doc(piece)
+        for name, component in nlp.pipeline:
+            if name == "medspacy_context" and not doc.spans["findings"]:
+                continue
+            doc = component(doc)
+        docs.append(doc)
+        read += len(piece) + 1
+    return docs, read
 
 
 _lock = threading.Lock()
@@ -655,12 +717,17 @@ def read_report(text: str) -> Reading:
         nlp = _pipeline()  # a pipeline that cannot load is a broken install: that raises, at warm() at the latest
         try:
             # spaCy takes no lone surrogates (which JSON "\ud800" can carry): they become U+FFFD.
-            text = encoded.decode("utf-8", "replace")
-            docs = [nlp(piece) for piece in _pieces(_lines(text))]
+            text = _visible(encoded.decode("utf-8", "replace"))
+            docs, read = _read(nlp, _pieces(_lines(text)))
             findings = tuple(finding for doc in docs for finding in _findings(doc))
-            reading = Reading(findings, not_english=not findings and _foreign(docs))
+            reading = Reading(
+                findings,
+                not_english=_foreign(docs),
+                recognised=any(doc.spans["findings"] or doc.spans["anatomy"] for doc in docs),
+                read_chars=None if read >= len(text) else read,
+            )
         except Exception:  # a text the pipeline cannot take is a text with no findings read, never a failed hook
-            reading = Reading(())
+            reading = Reading((), recognised=False)
         _readings[digest] = reading
         if len(_readings) > _CACHE_SIZE:
             _readings.popitem(last=False)

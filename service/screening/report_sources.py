@@ -16,7 +16,8 @@ import base64
 import binascii
 import codecs
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Final
@@ -29,6 +30,7 @@ __all__ = [
     "ReportText",
     "is_radiology_note",
     "report_text",
+    "unread_counts",
     "unread_reason",
 ]
 
@@ -41,6 +43,8 @@ _LOINC: Final = "http://loinc.org"
 _MAX_BASE64_CHARS: Final = math.ceil(MAX_ATTACHMENT_BYTES / 3) * 4
 # Above this share of control or undecodable characters, decoded bytes are not text.
 _MAX_NOT_TEXT_SHARE: Final = 0.1
+# A media type as RFC 6838 spells one (type/subtype, at most 127 characters each): anything else is not said back.
+_MEDIA_TYPE: Final = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
 @dataclass(frozen=True)
@@ -76,24 +80,35 @@ def report_text(resource: Mapping[str, Any]) -> ReportText:
 
 
 _REASONS: Final = (
+    ("the record's reading budget", "budget"),
+    ("the reading time bound", "time"),
+    ("no finding recognised", "unrecognised"),
     ("cut at", "too-large"),
     ("read up to", "too-large"),
     ("not fetched", "url-only"),
     ("not valid base64", "invalid-base64"),
     ("not text (binary)", "binary"),
     ("not in English", "language"),
-    ("not read: the record's reading budget", "budget"),
 )
 
 
 def unread_reason(line: str) -> str:
-    """The /metrics label of an `unread` line, from a short fixed set: too-large, url-only, invalid-base64, binary,
-    language, budget, content-type, malformed."""
+    """The /metrics label of an `unread` line, from a short fixed set: budget, time, unrecognised, too-large,
+    url-only, invalid-base64, binary, language, content-type, malformed."""
     what = line.partition(": ")[2]
-    for prefix, reason in _REASONS:
-        if what.startswith(prefix):
+    for words, reason in _REASONS:
+        if words in what:
             return reason
     return "content-type" if what.endswith(" not read") else "malformed"
+
+
+def unread_counts(unread: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Reason -> reports with a part not read for it: each report counts once per reason, however many parts."""
+    reasons = {(reference, unread_reason(line)) for reference, line in unread}
+    counts: dict[str, int] = {}
+    for _, reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 def is_radiology_note(resource: Mapping[str, Any]) -> bool:
@@ -164,8 +179,8 @@ def _read_attachment(label: str, attachment: Any, parts: list[str], unread: list
         return
     try:
         text = decoded.decode(charset, errors="replace")
-    except LookupError:  # a codec that is not a text encoding ("charset=base64")
-        text = decoded.decode("utf-8", errors="replace")
+    except (LookupError, UnicodeError, ValueError):  # not a text encoding ("charset=base64"), or one that raises
+        text = decoded.decode("utf-8", errors="replace")  # whatever `errors` says ("charset=idna")
     if _not_text(text):
         unread.append(f"{label}: not text (binary)")
         return
@@ -179,6 +194,11 @@ def _read_attachment(label: str, attachment: Any, parts: list[str], unread: list
 def _media_type(content_type: str) -> tuple[str, str]:
     """('text/plain', 'utf-8') from 'text/plain; charset=UTF-8'; an unknown charset is read as UTF-8."""
     media_type, _, parameters = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type and not _MEDIA_TYPE.fullmatch(
+        media_type
+    ):  # said in the evidence trail: a media type, never free text
+        media_type = "an unrecognised content type"
     charset = "utf-8"
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
@@ -187,7 +207,7 @@ def _media_type(content_type: str) -> tuple[str, str]:
                 charset = codecs.lookup(value.strip().strip('"')).name
             except LookupError:
                 pass
-    return media_type.strip().lower(), charset
+    return media_type, charset
 
 
 def _decode_base64(data: str) -> tuple[bytes | None, bool]:

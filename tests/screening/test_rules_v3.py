@@ -688,3 +688,59 @@ def test_a_record_reads_report_text_within_its_budget_newest_first() -> None:
     budget = [ref for ref, why in found.unread if "reading budget" in why]
     assert len(budget) == 40 - REPORT_CHARS_PER_RECORD // len(filler)  # the oldest, past the budget
     assert found.outcomes[0].notes[0].startswith("Imaging report of")
+
+
+# --- From the attack on report reading ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "conclusion",
+    ["Impression: no fracture.", "Hip: No fracture.", "LEFT HIP: NO FRACTURE.", "MRI left hip: No fracture."],
+)
+def test_a_heading_before_no_keeps_the_negation(conclusion: str) -> None:
+    assert topics(pregnant_with_mri(conclusion)) == ["toh-consider"]
+
+
+def test_a_cue_after_a_comma_does_not_reach_back_past_it() -> None:
+    conclusion = "Marrow oedema of the left femoral head and neck with effusion, fracture: none."
+    assert topics(pregnant_with_mri(conclusion)) == ["toh-consistent"]
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\x00", "\u2060"])
+def test_an_invisible_character_between_sentences_does_not_carry_the_negation_over(invisible: str) -> None:
+    conclusion = f"No oedema.{invisible}Acute fracture of the left femoral neck."
+    assert outcome(pregnant_with_mri(conclusion), "red-flag-fracture").indicator == "critical"
+
+
+@pytest.mark.parametrize(
+    ("conclusion", "said"),
+    [
+        ("Fractura aguda del cuello femoral izquierdo, sin edema.", "not read (not in English)"),
+        ("Akute Schenkelhalsfraktur links.", "read, but nothing in it recognised"),
+    ],
+)
+def test_a_report_in_another_language_is_never_read_as_a_finding_or_a_normal_study(conclusion: str, said: str) -> None:
+    [found] = assess(pregnant_with_mri(conclusion)).outcomes
+    assert found.topic == "toh-consider" and found.orders  # no card B from "edema", and the MRI still suggested
+    assert found.notes[0] == f"Imaging report of 2026-01-14 {said}: read it before relying on this card."
+
+
+@pytest.mark.parametrize("charset", ["idna", "undefined", "utf-7", "base64"])
+def test_any_charset_is_read_or_refused_never_raised(charset: str) -> None:
+    r = pregnant_with_mri("")
+    r.resources[-1]["presentedForm"] = [attachment("Left femoral neck fracture.", f"text/plain; charset={charset}")]
+    assert assess(r).topics  # a card, not an exception
+
+
+def test_a_content_type_is_said_back_only_when_it_is_a_media_type() -> None:
+    r = pregnant_with_mri("")
+    r.resources[-1]["presentedForm"] = [{"contentType": "Maria Testpatient 1990-01-01 " * 100, "data": "AAAA"}]
+    [(_, said)] = assess(r).unread
+    assert said == "presentedForm 1: an unrecognised content type not read"
+
+
+def test_pathological_report_text_is_cut_at_the_reading_time_bound() -> None:
+    """The bound is time (its cost: `python -m bench.screening`); here, that it engages and is said."""
+    found = assess(pregnant_with_mri("?fx?" * 5000))
+    [cut] = [said for _, said in found.unread if "the reading time bound" in said]
+    assert cut.startswith("report text: read ") and cut.endswith("of 20,000 characters: the reading time bound")
