@@ -100,6 +100,23 @@ PHRASE_BANK: list[tuple[str, tuple[tuple[str, str, str | None, str | None], ...]
     ("Increased risk of fracture.", (("fracture", H, None, None),)),
     ("Increased fracture risk.", (("fracture", H, None, None),)),
     ("To prevent fracture, calcium and vitamin D are advised.", (("fracture", H, None, None),)),
+    # A heading before the negation, and a cue after a comma that must not reach back past it.
+    ("Impression: no fracture.", (("fracture", N, None, None),)),
+    ("LEFT HIP: NO FRACTURE.", (("fracture", N, "hip", "left"),)),
+    (
+        "Findings: No fracture or bone marrow oedema of either hip.",
+        (("fracture", N, "hip", None), ("bone_marrow_oedema", N, "hip", None)),
+    ),
+    (
+        "Marrow oedema of the left femoral head, fracture: none.",
+        (("bone_marrow_oedema", A, "femoral_head", "left"), ("fracture", N, "femoral_head", "left")),
+    ),
+    # Comparison with an earlier study, and what has not resolved.
+    ("Comparison: prior MRI showed left femoral head oedema.", (("bone_marrow_oedema", H, "femoral_head", "left"),)),
+    (
+        "Partial resolution of the left femoral head marrow oedema.",
+        (("persisting", A, "femoral_head", "left"), ("bone_marrow_oedema", N, "femoral_head", "left")),
+    ),
     # Sited away from the hip.
     (
         "Sacral insufficiency fracture with surrounding marrow oedema.",
