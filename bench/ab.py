@@ -58,7 +58,7 @@ def main(revision: str) -> dict[str, Any]:
                     tokens = bench.keys.tokens("RS384", url, int(SECONDS * 3000))
                     return load.run(load.Post(url, pool[0], tokens=tokens, pool=pool), SECONDS)
 
-                ours, theirs = paired(lambda: run_against(bench.api_url), lambda: run_against(other_url))
+                ours, theirs = paired(lambda: run_against(bench.api_url), lambda: run_against(other_url), rounds=4)
             finally:
                 other.stop()
                 bench.close()

@@ -33,7 +33,7 @@ from service.pipeline.store import (
 )
 from service.screening import RULES_VERSION, screen_orders
 from service.screening.registry import silenced_by
-from service.screening.report_sources import unread_counts
+from service.screening.report_sources import text_size, unread_counts
 from service.settings import Settings
 
 __all__ = ["answer_hook", "record_for"]
@@ -85,7 +85,7 @@ def _may_read_precomputed(caller: Claims | None, fhir_base: str) -> bool:
     return caller is None or fhir_base.rstrip("/") in caller.fhir_servers
 
 
-_REPORT_TYPES = frozenset({"DiagnosticReport", "DocumentReference"})
+INLINE_REPORT_CHARS = 1000  # report text read on the event loop; more goes to a thread
 
 
 def _silenced_by(card: dict[str, Any], reason: str) -> bool:
@@ -165,9 +165,10 @@ async def answer_hook(
     if record.foreign:
         await _count_foreign(redis, record.foreign)
     screening = partial(screen_orders, record.resources, hook_request.draft_orders, now, settings.screening)
-    if any(resource.get("resourceType") in _REPORT_TYPES for resource in record.resources):
-        # Reading report text can take up to a second (REPORT_SECONDS_PER_RECORD): off the event loop, so that
-        # other requests are served meanwhile. Without reports a screening takes about a millisecond: inline.
+    if sum(text_size(resource) for resource in record.resources) > INLINE_REPORT_CHARS:
+        # Reading much report text can take up to a second (REPORT_SECONDS_PER_RECORD): off the event loop, so
+        # that other requests are served meanwhile. Short conclusions read in milliseconds, and a thread hop costs
+        # a fifth of row 1's throughput (make bench): inline.
         assessment, order_cards = await anyio.to_thread.run_sync(screening)
     else:
         assessment, order_cards = screening()

@@ -16,6 +16,7 @@ report and 75 ms more on a 1,500-character MRI report (4 ms in all with the sent
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import time
@@ -512,7 +513,7 @@ def _add_components(nlp: Language) -> None:
 # ConText relates every modifier of a document to every other, sentence or not (quadratic in their number): a long
 # report is read in pieces of whole lines up to this many characters, and a longer line (no radiology sentence, but
 # "no no no ...") in pieces cut after a full stop or a space.
-_MAX_PIECE_CHARS: Final = 500
+_MAX_PIECE_CHARS: Final = 200
 
 
 def _pieces(text: str) -> list[str]:
@@ -663,14 +664,23 @@ def _foreign(docs: list[Doc]) -> bool:
 
 @cache
 def _foreign_stop_words() -> frozenset[str]:
-    """Stop words of the languages a report here is most often written in, less the English ones."""
-    from importlib import import_module
+    """Stop words of the languages a report here is most often written in, less the English ones. Each list is
+    loaded from its own file: importing `spacy.lang.fr` would build the whole French tokenizer (about a second)."""
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
 
+    import spacy.lang
     from spacy.lang.en.stop_words import STOP_WORDS as ENGLISH
 
     words: set[str] = set()
     for language in ("de", "es", "fr", "it", "nl", "pt"):
-        words |= import_module(f"spacy.lang.{language}.stop_words").STOP_WORDS
+        path = Path(spacy.lang.__file__).parent / language / "stop_words.py"
+        spec = spec_from_file_location(f"_toh_stop_words_{language}", path)
+        if spec is None or spec.loader is None:
+            continue
+        module = module_from_spec(spec)
+        spec.loader.exec_module(module)
+        words |= set(module.STOP_WORDS)
     return frozenset(words - ENGLISH)
 
 
@@ -735,6 +745,10 @@ def read_report(text: str) -> Reading:
 
 
 def warm() -> None:
-    """Load the pipeline now (process start), so that the first report read does not pay for it."""
+    """Load the pipeline now (process start), so that the first report read does not pay for it; then move what the
+    process holds (the pipeline's hundred thousand objects among it) out of the cyclic collector's full passes,
+    which would otherwise walk them all again at every one (`gc.freeze`)."""
     with _lock:
         _pipeline()
+        _foreign_stop_words()
+    gc.freeze()

@@ -30,6 +30,7 @@ __all__ = [
     "ReportText",
     "is_radiology_note",
     "report_text",
+    "text_size",
     "unread_counts",
     "unread_reason",
 ]
@@ -100,6 +101,23 @@ def unread_reason(line: str) -> str:
         if words in what:
             return reason
     return "content-type" if what.endswith(" not read") else "malformed"
+
+
+def text_size(resource: Mapping[str, Any]) -> int:
+    """About how much report text a resource carries (its conclusion and attachments, base64 undecoded), without
+    reading it: enough to tell a short conclusion from a full report."""
+    if not isinstance(resource, Mapping) or resource.get("resourceType") not in (
+        "DiagnosticReport",
+        "DocumentReference",
+    ):
+        return 0
+    conclusion = resource.get("conclusion")
+    size = len(conclusion) if isinstance(conclusion, str) else 0
+    contents = [c.get("attachment") for c in _list(resource.get("content")) if isinstance(c, Mapping)]
+    for attachment in [*_list(resource.get("presentedForm")), *contents]:
+        data = attachment.get("data") if isinstance(attachment, Mapping) else None
+        size += len(data) if isinstance(data, str) else 0
+    return size
 
 
 def unread_counts(unread: Iterable[tuple[str, str]]) -> dict[str, int]:
