@@ -60,11 +60,7 @@ def report_text(resource: Mapping[str, Any]) -> ReportText:
         return ReportText("", ("resource: not a JSON object",))
     parts: list[str] = []
     unread: list[str] = []
-    if resource.get("resourceType") == "DocumentReference":
-        for n, content in enumerate(_list(resource.get("content")), 1):
-            attachment = content.get("attachment") if isinstance(content, Mapping) else None
-            _read_attachment(f"content {n}", attachment, parts, unread)
-    else:
+    if resource.get("resourceType") != "DocumentReference":
         conclusion = resource.get("conclusion")
         if isinstance(conclusion, str):
             parts.append(conclusion)
@@ -72,8 +68,8 @@ def report_text(resource: Mapping[str, Any]) -> ReportText:
             unread.append("conclusion: not text")
         for concept in _list(resource.get("conclusionCode")):
             parts.extend(_concept_words(concept))
-        for n, attachment in enumerate(_list(resource.get("presentedForm")), 1):
-            _read_attachment(f"presentedForm {n}", attachment, parts, unread)
+    for label, attachment in _attachments(resource):
+        _read_attachment(label, attachment, parts, unread)
     text = "\n".join(part.strip() for part in _unique(parts) if part.strip())
     if len(text) > MAX_CHARS:
         unread.append(f"report text: read up to {MAX_CHARS:,} of {len(text):,} characters")
@@ -113,11 +109,19 @@ def text_size(resource: Mapping[str, Any]) -> int:
         return 0
     conclusion = resource.get("conclusion")
     size = len(conclusion) if isinstance(conclusion, str) else 0
-    contents = [c.get("attachment") for c in _list(resource.get("content")) if isinstance(c, Mapping)]
-    for attachment in [*_list(resource.get("presentedForm")), *contents]:
+    for _, attachment in _attachments(resource):
         data = attachment.get("data") if isinstance(attachment, Mapping) else None
         size += len(data) if isinstance(data, str) else 0
     return size
+
+
+def _attachments(resource: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(label, attachment) of each attachment of a report: a DocumentReference's content, a DiagnosticReport's
+    presentedForm."""
+    if resource.get("resourceType") == "DocumentReference":
+        contents = _list(resource.get("content"))
+        return [(f"content {n}", c.get("attachment") if isinstance(c, Mapping) else None) for n, c in enumerate(contents, 1)]  # fmt: skip
+    return [(f"presentedForm {n}", attachment) for n, attachment in enumerate(_list(resource.get("presentedForm")), 1)]
 
 
 def unread_counts(unread: Iterable[tuple[str, str]]) -> dict[str, int]:
