@@ -15,8 +15,8 @@ from service.screening.config import ScreeningConfig
 from service.screening.context import PatientContext, build_context
 from service.screening.evaluation import Evaluation
 from service.screening.orders import active_agent_outcomes, order_outcomes
-from service.screening.registry import ORDER_HOOK_TOPICS, RED_FLAG_CARDS, problems
-from service.screening.report_sources import unread_reason
+from service.screening.registry import RED_FLAG_CARDS, problems
+from service.screening.report_sources import unread_words
 from service.screening.rules import evaluate
 
 __all__ = ["assess", "screen", "screen_orders"]
@@ -31,17 +31,6 @@ def _assess(context: PatientContext, config: ScreeningConfig) -> tuple[Assessmen
     return replace(raw, outcomes=_unread_said(outcomes, context)), ev
 
 
-_UNREAD_WORDS = {
-    "too-large": "only partly read (too long)",
-    "url-only": "not read (a link only)",
-    "language": "not read (not in English)",
-    "budget": "not read (too many reports in the record)",
-    "time": "only partly read (too slow to read)",
-    "unrecognised": "read, but nothing in it recognised",
-    "content-type": "not read (not a text document)",
-}
-
-
 def _unread_said(outcomes: tuple[Outcome, ...], context: PatientContext) -> tuple[Outcome, ...]:
     """A card must say when a report it could not read may hold what it lacks (clinical.md 2.8: a red flag stated
     only in the full report must still fire; issue 25, bad input): the evidence trail lists each part, the card
@@ -51,7 +40,7 @@ def _unread_said(outcomes: tuple[Outcome, ...], context: PatientContext) -> tupl
         return outcomes
     notes = []
     for report in sorted(unread, key=lambda r: (r.at or context.now, r.evidence.reference))[-2:]:
-        words = sorted({_UNREAD_WORDS.get(unread_reason(line), "not readable") for line in report.unread})
+        words = sorted({unread_words(line) for line in report.unread})
         day = f" of {report.at.date().isoformat()}" if report.at else ""
         notes.append(f"Imaging report{day} {', '.join(words)}: read it before relying on this card.")
     return tuple(replace(outcome, notes=(*notes, *outcome.notes)) for outcome in outcomes)
@@ -82,7 +71,7 @@ def screen_orders(
     assessment, ev = _assess(context, config)
     drafted = order_outcomes(context, assessment, draft_orders, config, ev.breastfeeding_unknown)
     flags = [outcome for outcome in assessment.outcomes if outcome.topic in _RED_FLAG_TOPICS]
-    return assessment, tuple(o for o in coherent((*flags, *drafted)) if o.topic in ORDER_HOOK_TOPICS)
+    return assessment, coherent((*flags, *drafted))
 
 
 _found = problems()  # declarations and code together, once every rule family is imported

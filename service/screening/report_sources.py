@@ -33,6 +33,7 @@ __all__ = [
     "text_size",
     "unread_counts",
     "unread_reason",
+    "unread_words",
 ]
 
 MAX_ATTACHMENT_BYTES: Final = 64 * 1024
@@ -122,6 +123,23 @@ def _attachments(resource: Mapping[str, Any]) -> list[tuple[str, Any]]:
         contents = _list(resource.get("content"))
         return [(f"content {n}", c.get("attachment") if isinstance(c, Mapping) else None) for n, c in enumerate(contents, 1)]  # fmt: skip
     return [(f"presentedForm {n}", attachment) for n, attachment in enumerate(_list(resource.get("presentedForm")), 1)]
+
+
+# What a card says of a report with a part not read for each reason (engine._unread_said).
+_REASON_WORDS: Final = {
+    "too-large": "only partly read (too long)",
+    "url-only": "not read (a link only)",
+    "language": "not read (not in English)",
+    "budget": "not read (too many reports in the record)",
+    "time": "only partly read (too slow to read)",
+    "unrecognised": "read, but nothing in it recognised",
+    "content-type": "not read (not a text document)",
+}
+
+
+def unread_words(line: str) -> str:
+    """An `unread` line in a clinician's words."""
+    return _REASON_WORDS.get(unread_reason(line), "not readable")
 
 
 def unread_counts(unread: Iterable[tuple[str, str]]) -> dict[str, int]:
