@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,39 +21,14 @@ from fixtures.scenarios import (
     pregnant,
 )
 from service.cds.cards import card
-from service.screening import Assessment, Outcome, screen, screen_orders
+from tests.screening.rule_checks import NOW, assess, order_cards, outcome, text_of, topics
 
-NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 HIP_SITE = coding(SCT, "24136001", "Hip joint structure")
 GROIN_SITE = coding(SCT, "26893007", "Inguinal region structure")
 
 
 def record(slug: str = "v2", **patient: Any) -> Record:
     return Record(slug, NOW, **patient)
-
-
-def assess(r: Record) -> Assessment:
-    return screen(r.resources, NOW)
-
-
-def orders(r: Record) -> tuple[Outcome, ...]:
-    drafts = [x for x in r.resources if x.get("status") == "draft"]
-    return screen_orders(r.resources, drafts, NOW)[1]
-
-
-def topics(r: Record) -> list[str]:
-    return assess(r).topics
-
-
-def outcome(r: Record, topic: str) -> Outcome:
-    found = assess(r).outcome(topic)
-    assert found is not None, assess(r).topics
-    return found
-
-
-def text_of(found: Outcome) -> str:
-    rendered = card(found, "v2")
-    return f"{rendered['summary']}\n{rendered['detail']}"
 
 
 # --- Population and trigger ---------------------------------------------------------------------------------------
@@ -283,7 +257,7 @@ def test_no_imaging_safety_card_without_a_hip_or_groin_complaint() -> None:
     r = record()
     pregnant(r, 30)
     r.service_request(XR_HIP)
-    assert orders(r) == ()
+    assert order_cards(r) == ()
 
 
 def test_the_suggested_mri_gives_the_pain_as_its_reason() -> None:
@@ -291,7 +265,7 @@ def test_the_suggested_mri_gives_the_pain_as_its_reason() -> None:
     pregnant(r, 30)
     pain = r.condition(HIP_PAIN, LEFT_HIP, onset=-5)
     r.service_request(XR_HIP)
-    [found] = orders(r)
+    [found] = order_cards(r)
     [suggestion] = card(found, "v2")["suggestions"]
     created = suggestion["actions"][-1]["resource"]
     assert created["reasonReference"] == [{"reference": f"Condition/{pain['id']}"}]
@@ -312,7 +286,7 @@ def test_ct_by_cpt_and_mri_with_gadolinium_get_the_imaging_safety_card(order: di
     pregnant(r, 32)
     hip_pain(r, -5)
     r.service_request(order)
-    [found] = orders(r)
+    [found] = order_cards(r)
     assert found.topic == "imaging-safety"
     assert words in text_of(found)
     assert "without contrast" in found.orders[0].display
@@ -328,7 +302,7 @@ def breastfeeding_mother() -> Record:
 def test_card_d_for_an_rxnorm_prescribing_code() -> None:
     r = breastfeeding_mother()
     r.medication_request(coding(RXNORM, "904431", "alendronate sodium 70 MG Oral Tablet"))
-    assert [o.topic for o in orders(r)] == ["antiresorptive-caution"]
+    assert [o.topic for o in order_cards(r)] == ["antiresorptive-caution"]
 
 
 def test_card_d_for_the_ingredients_of_a_contained_or_referenced_medication() -> None:
@@ -347,14 +321,14 @@ def test_card_d_for_the_ingredients_of_a_contained_or_referenced_medication() ->
     request["medicationReference"] = {"reference": "Medication/zol"}
     referenced.add({**medication, "status": "draft"})  # in the draft orders bundle
     for r in (contained, referenced):
-        assert [o.topic for o in orders(r)] == ["antiresorptive-caution"]
+        assert [o.topic for o in order_cards(r)] == ["antiresorptive-caution"]
 
 
 def test_card_d_by_name_as_the_last_resort_says_so() -> None:
     r = record()
     pregnant(r, 30)
     r.medication_request(None, text="Prolia 60 mg subcutaneous")
-    [found] = orders(r)
+    [found] = order_cards(r)
     assert found.indicator == "critical"
     assert "Recognised by its name" in text_of(found)
 

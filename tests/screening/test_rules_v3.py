@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,41 +19,16 @@ from fixtures.scenarios import (
     pregnant,
 )
 from service.cds.cards import card, evidence_trail
-from service.screening import Assessment, Outcome, ScreeningConfig, build_context, screen, screen_orders
+from service.screening import ScreeningConfig, build_context
 from service.screening.registry import CARD_TYPES, RED_FLAG_CARDS, Topic
+from tests.screening.rule_checks import NOW, assess, order_cards, outcome, text_of, topics
 
-NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
-ICD_CM = ICD
 DVT = coding(ICD, "I82.412", "Acute embolism and thrombosis of left femoral vein")
 FALL = coding(ICD, "W01.0XXA", "Fall on same level from slipping, tripping and stumbling")
 
 
 def record(slug: str = "v3", **patient: Any) -> Record:
     return Record(slug, NOW, **patient)
-
-
-def assess(r: Record, config: ScreeningConfig | None = None) -> Assessment:
-    return screen(r.resources, NOW, config)
-
-
-def order_cards(r: Record) -> tuple[Outcome, ...]:
-    drafts = [x for x in r.resources if x.get("status") == "draft"]
-    return screen_orders(r.resources, drafts, NOW)[1]
-
-
-def topics(r: Record) -> list[str]:
-    return assess(r).topics
-
-
-def outcome(r: Record, topic: str) -> Outcome:
-    found = assess(r).outcome(topic)
-    assert found is not None, assess(r).topics
-    return found
-
-
-def text_of(found: Outcome) -> str:
-    rendered = card(found, "v3")
-    return f"{rendered['summary']}\n{rendered['detail']}"
 
 
 def pregnant_with_mri(conclusion: str, weeks: float = 33) -> Record:
